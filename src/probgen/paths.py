@@ -1,0 +1,81 @@
+"""Where things live, resolved from the repository root (never from the working directory).
+
+papermill, nbmake and Jupyter Book each run notebooks from a different working
+directory, so every path in the project goes through these functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path:
+    """The repository root: the nearest parent of the package holding `pyproject.toml`.
+
+    `PROBGEN_ROOT` overrides it (useful for a non-editable install).
+    """
+    env = os.environ.get("PROBGEN_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    for parent in _PACKAGE_DIR.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "src" / "probgen").is_dir():
+            return parent
+    # Installed without the source tree: keep outputs in the working directory.
+    return Path.cwd().resolve()
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data directory: `explicit`, else `$PROBGEN_DATA`, else `<repo>/data/`."""
+    if explicit is not None:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get("PROBGEN_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    return repo_root() / "data"
+
+
+def data_search_path(explicit: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """Every place `data_dir` would consider, in order, for error messages."""
+    places = []
+    if explicit is not None:
+        places.append(("data_dir argument", Path(explicit).expanduser().resolve()))
+    if os.environ.get("PROBGEN_DATA"):
+        places.append(("$PROBGEN_DATA", Path(os.environ["PROBGEN_DATA"]).expanduser().resolve()))
+    places.append(("<repo>/data", repo_root() / "data"))
+    return places
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """Git-ignored cache for trained models and expensive results: `<repo>/cache/...`."""
+    base = Path(os.environ["PROBGEN_CACHE"]) if os.environ.get("PROBGEN_CACHE") else repo_root() / "cache"
+    return _ensure(base.joinpath(*parts))
+
+
+def figures_dir() -> Path:
+    """Where `plotting.savefig` writes: `<repo>/figures/` (or `$PROBGEN_FIGURES`)."""
+    env = os.environ.get("PROBGEN_FIGURES")
+    return _ensure(Path(env) if env else repo_root() / "figures")
+
+
+def results_dir(profile: str | None = None) -> Path:
+    """Where results files go: `<repo>/results/<profile>/` (or `$PROBGEN_RESULTS`)."""
+    env = os.environ.get("PROBGEN_RESULTS")
+    base = Path(env) if env else repo_root() / "results"
+    return _ensure(base / profile) if profile else _ensure(base)
+
+
+def executed_dir() -> Path:
+    """Where papermill writes executed notebooks for the book: `<repo>/executed/`."""
+    return _ensure(repo_root() / "executed")
+
+
+def notebooks_dir() -> Path:
+    return repo_root() / "notebooks"

@@ -1,0 +1,52 @@
+"""One house style and one way to save figures.
+
+`savefig` writes PNGs into `figures/` with fixed DPI and no timestamps in the
+metadata, so a rerun with the same numbers gives the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+from . import paths
+
+HOUSE_STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "image.cmap": "viridis",
+    "text.usetex": False,  # no LaTeX dependency; mathtext renders $...$
+    "svg.hashsalt": "probgen",
+}
+
+# Colour-blind-safe cycle (Okabe & Ito).
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def use_style() -> None:
+    """Apply the house style to matplotlib's global settings."""
+    plt.rcParams.update(HOUSE_STYLE)
+    plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=PALETTE)
+
+
+def savefig(fig, name: str, *, chapter: str | None = None) -> Path:
+    """Save `fig` as `figures/[chapter/]name.png` deterministically and return the path."""
+    folder = paths.figures_dir() / chapter if chapter else paths.figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name if name.endswith(".png") else f"{name}.png")
+    fig.savefig(path, metadata={"Software": None})
+    return path
+
+
+use_style()

@@ -1,0 +1,99 @@
+"""Results files and numbers in prose.
+
+Each notebook collects its numbers in a `Results` object, glues the ones the
+prose quotes (myst-nb `glue`), and writes them once to
+`results/<profile>/<chapter>.json` together with a manifest (commit, profile,
+device, versions, seeds, wall time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import paths, runtime
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Results:
+    """The numbers of one chapter run, written with their manifest.
+
+    Usage in a notebook::
+
+        results = reporting.Results("09_trueskill", profile=profile, seeds=[seed])
+        results.glue("serie_a_accuracy", 0.654, fmt="{:.3f}")   # quoted in prose as {glue:}`serie_a_accuracy`
+        results.add("ranking", table.to_dict("records"))        # stored, not quoted
+        results.save()
+    """
+
+    def __init__(self, chapter: str, *, profile: str, seeds, device: str = "cpu"):
+        self.chapter = chapter
+        self.profile = runtime.check_profile(profile)
+        self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+        self.device = device
+        self.values: dict[str, Any] = {}
+        self._start = time.perf_counter()
+
+    def add(self, name: str, value: Any) -> Any:
+        self.values[name] = value
+        return value
+
+    def glue(self, name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
+        """Store `value` and glue it for the prose (formatted with `fmt` when given)."""
+        self.add(name, value)
+        shown = fmt.format(value) if fmt is not None else value
+        try:
+            from myst_nb import glue
+
+            glue(name, shown, display=display)
+        except ImportError:  # outside a notebook toolchain the value is still stored
+            pass
+        return value
+
+    @property
+    def path(self) -> Path:
+        return paths.results_dir(self.profile) / f"{self.chapter}.json"
+
+    def save(self, **manifest_extra) -> Path:
+        wall = time.perf_counter() - self._start
+        payload = {
+            "chapter": self.chapter,
+            "manifest": runtime.manifest(
+                profile=self.profile, seeds=self.seeds, device=self.device, wall_time_s=wall, **manifest_extra
+            ),
+            "results": self.values,
+        }
+        atomic_write_text(self.path, runtime.dumps(payload))
+        return self.path
+
+
+def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:
+    """Read the results files of a profile: `{chapter: payload}` (one chapter if named)."""
+    folder = paths.results_dir(runtime.check_profile(profile))
+    files = [folder / f"{chapter}.json"] if chapter else sorted(folder.glob("*.json"))
+    out = {}
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"no results file {f}; run the notebook first: make notebooks PROFILE={profile}")
+        with open(f) as fh:
+            out[f.stem] = json.load(fh)
+    return out

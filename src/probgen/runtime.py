@@ -1,0 +1,219 @@
+"""Profiles, devices, seeds and run manifests shared by every chapter.
+
+A chapter's configuration is a frozen dataclass next to the code it configures.
+It subclasses `ProfileConfig`, lists the values of each profile in `PROFILES`,
+and is built from notebook parameters with `Config.for_profile(profile, seed=...)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Mapping
+
+from . import paths
+
+PROFILES = ("smoke", "quick", "full")
+PROFILE_HELP = {
+    "smoke": "seconds to a few minutes on 2 CPU cores; checks that everything runs (CI)",
+    "quick": "meaningful results on a laptop CPU",
+    "full": "the real experiment (GPU for the deep models); the book's headline numbers",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is not allowed; the message says what is."""
+
+
+def check_profile(profile: str) -> str:
+    """Return `profile` if it is one of `PROFILES`, else raise `ConfigError` naming them."""
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"unknown profile {profile!r}; allowed values are {', '.join(map(repr, PROFILES))} "
+            f"(smoke: {PROFILE_HELP['smoke']}; quick: {PROFILE_HELP['quick']}; full: {PROFILE_HELP['full']})"
+        )
+    return profile
+
+
+def check_choice(name: str, value: Any, allowed: tuple) -> Any:
+    """Raise `ConfigError` unless `value` is in `allowed`; the message names the key and choices."""
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Base class of chapter configurations built from a profile.
+
+    Subclasses are frozen dataclasses with a class attribute
+    `PROFILES = {"smoke": {...}, "quick": {...}, "full": {...}}` giving the
+    field values of each profile; fields not listed keep their defaults.
+    """
+
+    PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    profile: str = "smoke"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check field values; subclasses raise `ConfigError` naming the bad key."""
+
+    @classmethod
+    def for_profile(cls, profile: str, seed: int = 0, **overrides: Any):
+        """Build the configuration of `profile`, with keyword overrides of single fields."""
+        check_profile(profile)
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            allowed = sorted(names - {"profile", "seed"})
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; allowed: {', '.join(allowed)}"
+            )
+        values = dict(cls.PROFILES.get(profile, {}))
+        values.update(overrides)
+        return cls(profile=profile, seed=seed, **values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map "auto" | "cpu" | "cuda" to an available torch device name."""
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # the TrueSkill and GP chapters need no torch
+        has_cuda = False
+    if device == "cuda" and not has_cuda:
+        raise ConfigError("device='cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'")
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (explicit generators are still preferred)."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def git_commit() -> str:
+    """The current commit (with `-dirty` if the tree has changes), or "unknown"."""
+    root = paths.repo_root()
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions(names=("numpy", "scipy", "pandas", "torch", "matplotlib", "pyro-ppl", "arviz")) -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_description(device: str = "cpu") -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu: {cpu}, {os.cpu_count()} cores"
+
+
+def manifest(*, profile: str, seeds, device: str = "cpu", wall_time_s: float | None = None, **extra) -> dict:
+    """Everything needed to say where a number came from."""
+    return {
+        "profile": check_profile(profile),
+        "seeds": list(seeds) if not isinstance(seeds, int) else [seeds],
+        "device": device_description(device),
+        "git_commit": git_commit(),
+        "probgen_version": _package_version(),
+        "versions": library_versions(),
+        "platform": platform.platform(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
+        **extra,
+    }
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class Timer:
+    """Context manager measuring wall time: `with Timer() as t: ...; t.seconds`."""
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        self.seconds = float("nan")
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._start
+        return False
+
+
+def in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+
+
+def _json_default(obj: Any):
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:
+        pass
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
