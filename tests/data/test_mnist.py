@@ -50,7 +50,7 @@ def test_missing_file_error_says_where_and_how(tmp_path, monkeypatch):
         files.find("mnist/train-images-idx3-ubyte.gz")
     msg = str(err.value)
     assert str(tmp_path) in msg and "$PROBGEN_DATA" in msg and "<repo>/data" in msg
-    assert "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg and "python -m probgen.data download-mnist" in msg
+    assert "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg and "python -m probgen.data download" in msg
 
 
 def test_checksum_mismatch_is_an_error(tmp_path):
