@@ -9,9 +9,13 @@ def test_results_file_has_values_and_manifest():
     res = reporting.Results("00_test", profile="smoke", seeds=[1, 2])
     res.glue("accuracy", 0.6543, fmt="{:.3f}")
     res.add("table", [{"a": 1}])
+    res.headline("acc", 0.5, label="accuracy (N=10)", fmt="{:.2f}")
     path = res.save()
     payload = json.loads(path.read_text())
-    assert payload["results"] == {"accuracy": 0.6543, "table": [{"a": 1}]}
+    assert payload["results"] == {"accuracy": 0.6543, "table": [{"a": 1}], "acc": 0.5}
+    assert payload["headlines"]["acc"] == {"label": "accuracy (N=10)", "value": 0.5, "text": "0.50"}
+    table = reporting.headline_table("smoke")
+    assert table.loc[0, "quantity"] == "accuracy (N=10)" and table.loc[0, "value"] == "0.50"
     assert payload["manifest"]["profile"] == "smoke" and payload["manifest"]["seeds"] == [1, 2]
     assert reporting.load_results("smoke", "00_test")["00_test"]["results"]["accuracy"] == 0.6543
 

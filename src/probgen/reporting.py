@@ -51,7 +51,13 @@ class Results:
         self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
         self.device = device
         self.values: dict[str, Any] = {}
+        self.headlines: dict[str, dict] = {}
         self._start = time.perf_counter()
+
+    def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}") -> Any:
+        """A number for the "results at a glance" page (also glued for the prose)."""
+        self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value)}
+        return self.glue(name, value, fmt=fmt)
 
     def add(self, name: str, value: Any) -> Any:
         self.values[name] = value
@@ -80,10 +86,25 @@ class Results:
             "manifest": runtime.manifest(
                 profile=self.profile, seeds=self.seeds, device=self.device, wall_time_s=wall, **manifest_extra
             ),
+            "headlines": self.headlines,
             "results": self.values,
         }
         atomic_write_text(self.path, runtime.dumps(payload))
         return self.path
+
+
+def headline_table(profile: str):
+    """One row per headline number of every results file of `profile` (a pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for chapter, payload in load_results(profile).items():
+        m = payload["manifest"]
+        for name, h in payload.get("headlines", {}).items():
+            rows.append({"chapter": chapter, "quantity": h["label"], "value": h["text"],
+                         "seeds": ", ".join(map(str, m["seeds"])), "device": m["device"],
+                         "commit": m["git_commit"][:12], "wall time (s)": m["wall_time_s"]})
+    return pd.DataFrame(rows, columns=["chapter", "quantity", "value", "seeds", "device", "commit", "wall time (s)"])
 
 
 def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:
