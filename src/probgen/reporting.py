@@ -34,6 +34,21 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class _Text(str):
+    """A string whose text/plain repr has no quotes (for glue)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars to Python numbers (their repr would show `np.float64(...)` in the prose)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    return value
+
+
 class Results:
     """The numbers of one chapter run, written with their manifest.
 
@@ -56,17 +71,24 @@ class Results:
 
     def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}") -> Any:
         """A number for the "results at a glance" page (also glued for the prose)."""
+        value = _plain(value)
         self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value)}
-        return self.glue(name, value, fmt=fmt)
+        return self.glue(name, value)
 
     def add(self, name: str, value: Any) -> Any:
         self.values[name] = value
         return value
 
     def glue(self, name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
-        """Store `value` and glue it for the prose (formatted with `fmt` when given)."""
+        """Store `value` and glue it for the prose.
+
+        Numbers are glued as plain Python numbers, so the prose formats them:
+        {glue:text}`name:.3f`. With `fmt`, the formatted text is glued instead
+        (without quotes), for {glue:}`name`.
+        """
+        value = _plain(value)
         self.add(name, value)
-        shown = fmt.format(value) if fmt is not None else value
+        shown = _Text(fmt.format(value)) if fmt is not None else (_Text(value) if isinstance(value, str) else value)
         try:
             from myst_nb import glue
 
