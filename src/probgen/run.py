@@ -81,7 +81,7 @@ def execute(nb: Path, profile: str, extra: dict, *, kernel: str = "python3") -> 
         )
     except pm.PapermillExecutionError as exc:
         raise SystemExit(
-            f"\nerror: notebook {nb.relative_to(paths.repo_root())} failed in cell {exc.cell_index} "
+            f"\nerror: notebook {nb} failed in cell {exc.cell_index} "
             f"(execution count {exc.exec_count}) with {exc.ename}: {exc.evalue}\n"
             f"The partly executed notebook, with the traceback, is {out}"
         ) from None
