@@ -6,6 +6,8 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+# The venv's own "python3" kernel must win over any user-wide kernel of that name.
+export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
