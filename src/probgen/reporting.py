@@ -140,3 +140,12 @@ def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:
         with open(f) as fh:
             out[f.stem] = json.load(fh)
     return out
+
+
+def _enable_tables() -> None:
+    from .tables import enable_markdown_tables
+
+    enable_markdown_tables()
+
+
+_enable_tables()

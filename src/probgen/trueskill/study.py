@@ -1,0 +1,230 @@
+"""The experiments of the TrueSkill chapter, configured by profile.
+
+The notebook calls these functions; each returns plain tables (pandas) so the
+notebook only plots and comments.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..runtime import ConfigError, ProfileConfig
+from .adf import adf
+from .gaussian import Gaussian, win_probability
+from .gibbs import gibbs_sample, gaussian_from_samples
+from .message_passing import moment_matching_update
+
+
+@dataclass(frozen=True)
+class TrueSkillConfig(ProfileConfig):
+    """Sizes of the TrueSkill chapter's experiments (skills on the usual 25 ± 25/3 scale)."""
+
+    PROFILES = {
+        "smoke": dict(advantage_grid=(0.0, 1.5), draw_margin_grid=(1.0,), gibbs_samples=2_000, sample_sizes=(100, 1_000), timing_repeats=2, adf_gibbs_samples=300,
+                      n_shuffles=3, validation_samples=200_000, chess_max_games=3_000),
+        "quick": dict(advantage_grid=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), draw_margin_grid=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
+                      gibbs_samples=20_000, sample_sizes=(100, 300, 1_000, 3_000, 10_000), timing_repeats=5,
+                      adf_gibbs_samples=2_000, n_shuffles=20, validation_samples=2_000_000, chess_max_games=None),
+        "full": dict(advantage_grid=tuple(np.round(np.arange(0.0, 5.01, 0.25), 2)),
+                     draw_margin_grid=tuple(np.round(np.arange(0.25, 4.01, 0.25), 2)), gibbs_samples=100_000, sample_sizes=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000),
+                     timing_repeats=10, adf_gibbs_samples=10_000, n_shuffles=100, validation_samples=10_000_000,
+                     chess_max_games=None),
+    }
+
+    prior_mean: float = 25.0
+    prior_var: float = (25.0 / 3.0) ** 2
+    perf_var: float = (25.0 / 6.0) ** 2
+    gibbs_samples: int = 2_000  # one-match study, after burn-in
+    burn_in: int = 50  # justified in the notebook by traces from a far-off start
+    sample_sizes: tuple = (100, 1_000)  # samples-vs-time study
+    timing_repeats: int = 2
+    adf_gibbs_samples: int = 300  # per match, inside ADF
+    n_shuffles: int = 3
+    validation_samples: int = 200_000  # Monte Carlo checks of the closed forms
+    chess_min_games: int = 5  # players with fewer rated games are dropped
+    chess_max_games: int | None = 3_000  # None: every game
+    advantage_grid: tuple = (0.0, 1.0, 2.0, 3.0)  # home/White advantage h, skill points
+    draw_margin_grid: tuple = (0.5, 1.0, 2.0)  # draw margin epsilon, skill points
+
+    def validate(self) -> None:
+        for name in ("prior_var", "perf_var"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be positive")
+        for name in ("gibbs_samples", "timing_repeats", "adf_gibbs_samples", "n_shuffles", "validation_samples",
+                     "chess_min_games"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+        if self.burn_in < 0:
+            raise ConfigError(f"burn_in={self.burn_in!r} must be >= 0")
+
+    @property
+    def prior(self) -> Gaussian:
+        return Gaussian(self.prior_mean, self.prior_var)
+
+
+def validate_conditionals(p1: Gaussian, p2: Gaussian, perf_var: float, n: int, seed: int) -> pd.DataFrame:
+    """Closed forms of the chapter against Monte Carlo on the joint model.
+
+    Draws (s1, s2, t) from the joint prior and compares: p(y=+1); the moments of
+    p(s1, s2 | t, y) (t in a thin window around t0); and the moments of
+    p(t | s1, s2, y=+1) (s near s0 and t > 0).
+    """
+    from .gaussian import conditional_skills, conditional_t
+
+    rng = np.random.default_rng(seed)
+    s1 = rng.normal(p1.mean, p1.std, n)
+    s2 = rng.normal(p2.mean, p2.std, n)
+    t = rng.normal(s1 - s2, np.sqrt(perf_var))
+    rows = []
+
+    p_mc = np.mean(t > 0)
+    se = np.sqrt(p_mc * (1 - p_mc) / n)
+    rows.append(("p(y=+1)", win_probability(p1, p2, perf_var), p_mc, se))
+
+    t0 = 2.0
+    near = np.abs(t - t0) < 0.1
+    mean, cov = conditional_skills(t0, p1, p2, perf_var)
+    k = near.sum()
+    for i, (name, xs) in enumerate((("E[s1 | t]", s1[near]), ("E[s2 | t]", s2[near]))):
+        rows.append((name + f", t={t0}", mean[i], xs.mean(), xs.std() / np.sqrt(k)))
+    rows.append((f"Var[s1 | t], t={t0}", cov[0, 0], s1[near].var(), s1[near].var() * np.sqrt(2 / k)))
+    rows.append((f"Cov[s1, s2 | t], t={t0}", cov[0, 1], np.cov(s1[near], s2[near])[0, 1], s1[near].var() * np.sqrt(2 / k)))
+
+    s0 = (27.0, 24.0)
+    close = (np.abs(s1 - s0[0]) < 0.5) & (np.abs(s2 - s0[1]) < 0.5) & (t > 0)
+    # Within the window s1 - s2 varies by ±1, so the Monte Carlo t is drawn at the
+    # window's own (s1 - s2); compare with the truncated Gaussian at the window mean.
+    dist = conditional_t(s1[close].mean(), s2[close].mean(), +1, perf_var)
+    m = close.sum()
+    rows.append((f"E[t | s, y=+1], s≈{s0}", float(dist.mean()), t[close].mean(), t[close].std() / np.sqrt(m)))
+    out = pd.DataFrame(rows, columns=["quantity", "closed form", "Monte Carlo", "MC std. error"])
+    out["z"] = (out["Monte Carlo"] - out["closed form"]) / out["MC std. error"]
+    return out
+
+
+def samples_vs_time(p1: Gaussian, p2: Gaussian, perf_var: float, sample_sizes, burn_in: int, repeats: int,
+                    seed: int) -> pd.DataFrame:
+    """Accuracy and cost of the Gibbs estimate of the posterior against the number of samples.
+
+    The reference is the exact moment-matched posterior; each size is repeated
+    with different seeds to show the spread of the estimates.
+    """
+    ref1, ref2 = moment_matching_update(p1, p2, +1, perf_var)
+    rows = []
+    for n in sample_sizes:
+        for r in range(repeats):
+            start = time.perf_counter()
+            s1, s2, _ = gibbs_sample(p1, p2, +1, perf_var, n_samples=int(n), burn_in=burn_in, seed=seed + 1000 * r + int(n))
+            seconds = time.perf_counter() - start
+            g1 = gaussian_from_samples(s1)
+            rows.append({"n_samples": int(n), "repeat": r, "seconds": seconds,
+                         "mean_s1": g1.mean, "var_s1": g1.var,
+                         "abs_error_mean_s1": abs(g1.mean - ref1.mean),
+                         "rel_error_var_s1": abs(g1.var / ref1.var - 1)})
+    return pd.DataFrame(rows)
+
+
+def shuffle_study(matches: pd.DataFrame, n_shuffles: int, seed: int, **adf_kwargs) -> pd.DataFrame:
+    """Final posterior means of every player after ADF on `n_shuffles` random orders of the matches.
+
+    Returns a long table: shuffle, player, mean, var.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_shuffles):
+        order = rng.permutation(len(matches))
+        res = adf(matches.iloc[order].reset_index(drop=True), **adf_kwargs)
+        for player, g in res.ratings.items():
+            rows.append({"shuffle": k, "player": player, "mean": g.mean, "var": g.var})
+    return pd.DataFrame(rows)
+
+
+def timed_adf(matches: pd.DataFrame, **adf_kwargs):
+    """Run ADF and return (result, seconds)."""
+    start = time.perf_counter()
+    res = adf(matches, **adf_kwargs)
+    return res, time.perf_counter() - start
+
+
+def split_halves(matches: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    half = len(matches) // 2
+    return matches.iloc[:half], matches.iloc[half:]
+
+
+def _outcome_probabilities(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p1 = pred["p_win1"].to_numpy(float)
+    p2 = pred["p_win2"].to_numpy(float) if "p_win2" in pred else 1.0 - p1
+    pd_ = pred["p_draw"].to_numpy(float) if "p_draw" in pred else np.zeros_like(p1)
+    return p1, pd_, p2
+
+
+def prediction_scores(pred: pd.DataFrame) -> dict:
+    """Accuracy on decisive matches (player 1 predicted iff p_win1 >= p_win2), three-way accuracy
+    and mean log predictive probability of the decisive outcomes (renormalised over win/loss, so
+    models with and without draws are comparable)."""
+    p1, pdraw, p2 = _outcome_probabilities(pred)
+    y = pred["outcome"].to_numpy(int)
+    decisive = y != 0
+    guess = np.where(p1 >= p2, 1, -1)
+    three_way = np.select([(pdraw > p1) & (pdraw > p2), p1 >= p2], [0, 1], -1)
+    p_obs = np.where(y == 1, p1, p2) / (p1 + p2)
+    return {
+        "accuracy": float(np.mean(guess[decisive] == y[decisive])),
+        "accuracy_3way": float(np.mean(three_way == y)),
+        "log_lik_decisive": float(np.mean(np.log(p_obs[decisive]))),
+    }
+
+
+def _predictive_log_lik(pred: pd.DataFrame, with_draws: bool) -> float:
+    """Mean log probability the model gave to what happened (draws included when it models them)."""
+    p1, pdraw, p2 = _outcome_probabilities(pred)
+    y = pred["outcome"].to_numpy(int)
+    if with_draws:
+        p = np.select([y == 1, y == 0], [p1, pdraw], p2)
+        return float(np.mean(np.log(np.maximum(p, 1e-300))))
+    keep = y != 0
+    p = np.where(y == 1, p1, p2) / (p1 + p2)
+    return float(np.mean(np.log(p[keep])))
+
+
+EXTENSIONS = {
+    # name: (fit advantage?, model draws?)
+    "base": (False, False),
+    "home advantage": (True, False),
+    "draws": (False, True),
+    "home advantage + draws": (True, True),
+}
+
+
+def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFrame:
+    """Fit each extension's constants on the first half of `games`, score the second half.
+
+    The constants (advantage h, draw margin epsilon) maximise the one-step-ahead
+    predictive log-likelihood of the first half; then ADF runs over the whole
+    sequence with them and the second half's one-step-ahead predictions are scored.
+    """
+    first, _ = split_halves(games)
+    half = len(first)
+    common = dict(prior_mean=cfg.prior_mean, prior_var=cfg.prior_var, perf_var=cfg.perf_var, method="moment_matching")
+    rows = []
+    for name, (use_h, use_draws) in EXTENSIONS.items():
+        h_grid = cfg.advantage_grid if use_h else (0.0,)
+        eps_grid = cfg.draw_margin_grid if use_draws else (0.0,)
+        scored = []
+        for h in h_grid:
+            for eps in eps_grid:
+                res = adf(first, advantage=h, draw_margin=eps, skip_draws=not use_draws, **common)
+                scored.append((_predictive_log_lik(res.predictions, use_draws), h, eps))
+        best_ll, h, eps = max(scored)
+        full = adf(games, advantage=h, draw_margin=eps, skip_draws=not use_draws, **common)
+        second = prediction_scores(full.predictions.iloc[half:])
+        rows.append({"model": name, "h": h, "epsilon": eps, "fit log-lik, 1st half": best_ll,
+                     "accuracy, 2nd half": second["accuracy"],
+                     "3-way accuracy, 2nd half": second["accuracy_3way"] if use_draws else np.nan,
+                     "log-lik decisive, 2nd half": second["log_lik_decisive"],
+                     "accuracy, all": prediction_scores(full.predictions)["accuracy"]})
+    return pd.DataFrame(rows)
