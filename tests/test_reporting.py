@@ -16,6 +16,7 @@ def test_results_file_has_values_and_manifest():
     assert payload["headlines"]["acc"] == {"label": "accuracy (N=10)", "value": 0.5, "text": "0.50"}
     table = reporting.headline_table("smoke")
     assert table.loc[0, "quantity"] == "accuracy (N=10)" and table.loc[0, "value"] == "0.50"
+    assert reporting.manifest_table("smoke").loc[0, "chapter"] == "00_test"
     assert payload["manifest"]["profile"] == "smoke" and payload["manifest"]["seeds"] == [1, 2]
     assert reporting.load_results("smoke", "00_test")["00_test"]["results"]["accuracy"] == 0.6543
 

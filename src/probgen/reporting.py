@@ -69,17 +69,17 @@ class Results:
         self.headlines: dict[str, dict] = {}
         self._start = time.perf_counter()
 
-    def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}") -> Any:
+    def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}") -> None:
         """A number for the "results at a glance" page (also glued for the prose)."""
         value = _plain(value)
         self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value)}
-        return self.glue(name, value)
+        self.glue(name, value)
 
-    def add(self, name: str, value: Any) -> Any:
+    def add(self, name: str, value: Any) -> None:
+        """Store `value` in the results file (not quoted in the prose)."""
         self.values[name] = value
-        return value
 
-    def glue(self, name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
+    def glue(self, name: str, value: Any, fmt: str | None = None, display: bool = False) -> None:
         """Store `value` and glue it for the prose.
 
         Numbers are glued as plain Python numbers, so the prose formats them:
@@ -95,7 +95,6 @@ class Results:
             glue(name, shown, display=display)
         except ImportError:  # outside a notebook toolchain the value is still stored
             pass
-        return value
 
     @property
     def path(self) -> Path:
@@ -121,12 +120,22 @@ def headline_table(profile: str):
 
     rows = []
     for chapter, payload in load_results(profile).items():
+        seeds = ", ".join(map(str, payload["manifest"]["seeds"]))
+        for h in payload.get("headlines", {}).values():
+            rows.append({"chapter": chapter, "quantity": h["label"], "value": h["text"], "seeds": seeds})
+    return pd.DataFrame(rows, columns=["chapter", "quantity", "value", "seeds"])
+
+
+def manifest_table(profile: str):
+    """One row per results file of `profile`: where and when its numbers were computed."""
+    import pandas as pd
+
+    rows = []
+    for chapter, payload in load_results(profile).items():
         m = payload["manifest"]
-        for name, h in payload.get("headlines", {}).items():
-            rows.append({"chapter": chapter, "quantity": h["label"], "value": h["text"],
-                         "seeds": ", ".join(map(str, m["seeds"])), "device": m["device"],
-                         "commit": m["git_commit"][:12], "wall time (s)": m["wall_time_s"]})
-    return pd.DataFrame(rows, columns=["chapter", "quantity", "value", "seeds", "device", "commit", "wall time (s)"])
+        rows.append({"chapter": chapter, "device": m["device"], "commit": m["git_commit"][:12],
+                     "wall time (s)": m["wall_time_s"], "created (UTC)": m["created_utc"]})
+    return pd.DataFrame(rows, columns=["chapter", "device", "commit", "wall time (s)", "created (UTC)"])
 
 
 def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:

@@ -15,6 +15,7 @@ def test_three_player_toy_ranks_by_results():
         assert res.ranking_table().player.tolist() == ["A", "B", "C"]
         assert res.predictions.p_win1.iloc[0] == pytest.approx(0.5)  # predicted from the prior
         assert res.n_matches == {"A": 8, "B": 8, "C": 8}
+        assert res.predictions.n_prev1.tolist()[:4] == [0, 1, 1, 2]
 
 
 def test_prediction_never_sees_its_own_match():

@@ -59,7 +59,8 @@ def adf(matches: pd.DataFrame, method: str = "moment_matching", *, prior_mean: f
         skip_draws: draws do not update the ratings (the base model); must be True if draw_margin == 0.
         n_samples, burn_in, seed: Gibbs settings (method="gibbs"); match k uses seed + k.
     Returns:
-        ADFResult with ratings, predictions (one row per match) and games played per player.
+        ADFResult with ratings, predictions (one row per match; n_prev1 and n_prev2 count the
+        updates each player had before it) and games played per player.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not allowed; choose one of {METHODS}")
@@ -87,7 +88,7 @@ def adf(matches: pd.DataFrame, method: str = "moment_matching", *, prior_mean: f
         pa, pb = ratings[a], ratings[b]
         win1, draw, win2 = outcome_probabilities(pa, pb, perf_var, draw_margin, advantage)
         predicted = 1 if win1 >= win2 else -1
-        rows.append((a, b, y, win1, draw, win2, predicted))
+        rows.append((a, b, y, win1, draw, win2, predicted, played[a], played[b]))
         if y == 0 and skip_draws:
             continue
         if method == "moment_matching":
@@ -100,5 +101,5 @@ def adf(matches: pd.DataFrame, method: str = "moment_matching", *, prior_mean: f
         played[a] += 1
         played[b] += 1
     predictions = pd.DataFrame(rows, columns=["player1", "player2", "outcome", "p_win1", "p_draw", "p_win2",
-                                              "predicted"])
+                                              "predicted", "n_prev1", "n_prev2"])
     return ADFResult(ratings=dict(ratings), predictions=predictions, n_matches=dict(played))

@@ -203,6 +203,12 @@ EXTENSIONS = {
 def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFrame:
     """Fit each extension's constants on the first half of `games`, score the second half.
 
+    Columns: h, epsilon (chosen), "log-lik 1st" (the fit's mean predictive
+    log-likelihood on the first half), "accuracy 2nd" (decisive matches of the
+    second half), "3-way acc. 2nd" (win/draw/loss, draw models only), "log-lik 2nd"
+    (mean log probability of the decisive outcomes, renormalised over win/loss)
+    and "accuracy all" (decisive matches of the whole sequence).
+
     The constants (advantage h, draw margin epsilon) maximise the one-step-ahead
     predictive log-likelihood of the first half; then ADF runs over the whole
     sequence with them and the second half's one-step-ahead predictions are scored.
@@ -222,9 +228,9 @@ def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFra
         best_ll, h, eps = max(scored)
         full = adf(games, advantage=h, draw_margin=eps, skip_draws=not use_draws, **common)
         second = prediction_scores(full.predictions.iloc[half:])
-        rows.append({"model": name, "h": h, "epsilon": eps, "fit log-lik, 1st half": best_ll,
-                     "accuracy, 2nd half": second["accuracy"],
-                     "3-way accuracy, 2nd half": second["accuracy_3way"] if use_draws else np.nan,
-                     "log-lik decisive, 2nd half": second["log_lik_decisive"],
-                     "accuracy, all": prediction_scores(full.predictions)["accuracy"]})
+        rows.append({"model": name, "h": h, "epsilon": eps, "log-lik 1st": best_ll,
+                     "accuracy 2nd": second["accuracy"],
+                     "3-way acc. 2nd": second["accuracy_3way"] if use_draws else np.nan,
+                     "log-lik 2nd": second["log_lik_decisive"],
+                     "accuracy all": prediction_scores(full.predictions)["accuracy"]})
     return pd.DataFrame(rows)
