@@ -79,7 +79,7 @@ def adf(matches: pd.DataFrame, method: str = "moment_matching", *, prior_mean: f
     rows = []
     iterator = zip(matches["player1"].to_numpy(), matches["player2"].to_numpy(), outcomes.astype(int))
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bar on stderr: a widget would end up in the book
 
         iterator = tqdm(iterator, total=len(matches), desc=f"ADF ({method})")
     for k, (a, b, y) in enumerate(iterator):
