@@ -64,15 +64,22 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def save_checkpoint(path: Path, *, kind: str, config: Any, state: dict, step: int, metrics: dict | None = None,
-                    complete: bool = True) -> Path:
-    """Write a checkpoint atomically. `state` holds tensors (e.g. `model.state_dict()`)."""
-    payload = {
+def _header(kind: str, config: Any) -> dict:
+    """What every cache file records about itself, checked again on load."""
+    return {
         "format": FORMAT_VERSION,
         "kind": kind,
         "config": config_dict(config),
         "config_hash": config_hash(kind, config),
         "probgen_version": __version__,
+    }
+
+
+def save_checkpoint(path: Path, *, kind: str, config: Any, state: dict, step: int, metrics: dict | None = None,
+                    complete: bool = True) -> Path:
+    """Write a checkpoint atomically. `state` holds tensors (e.g. `model.state_dict()`)."""
+    payload = {
+        **_header(kind, config),
         "step": int(step),
         "complete": bool(complete),
         "metrics": metrics or {},
@@ -159,14 +166,7 @@ def cached_json(kind: str, config: Any, compute: Callable[[], Any], *, log: Call
         except CheckpointError as exc:
             _move_aside(path, log, exc)
     result = compute()
-    payload = {
-        "format": FORMAT_VERSION,
-        "kind": kind,
-        "config": config_dict(config),
-        "config_hash": config_hash(kind, config),
-        "probgen_version": __version__,
-        "result": result,
-    }
+    payload = {**_header(kind, config), "result": result}
     from .runtime import dumps
 
     atomic_write_text(path, dumps(payload))
