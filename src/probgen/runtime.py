@@ -14,8 +14,6 @@ import os
 import platform
 import random
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Mapping
 
@@ -181,23 +179,6 @@ def _package_version() -> str:
     from . import __version__
 
     return __version__
-
-
-class Timer:
-    """Context manager measuring wall time: `with Timer() as t: ...; t.seconds`."""
-
-    def __enter__(self):
-        self._start = time.perf_counter()
-        self.seconds = float("nan")
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self._start
-        return False
-
-
-def in_notebook() -> bool:
-    return "ipykernel" in sys.modules
 
 
 def dumps(obj: Any) -> str:

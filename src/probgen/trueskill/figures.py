@@ -7,7 +7,6 @@ import numpy as np
 from matplotlib.patches import Circle, Rectangle
 from scipy import stats
 
-from ..plotting import PALETTE
 
 
 def factor_graph(ax=None):
@@ -51,6 +50,3 @@ def gaussian_overlay(ax, samples, fitted, *, label, color, bins=60):
             label=f"{label} fit N({fitted.mean:.2f}, {fitted.std:.2f}²)")
     return ax
 
-
-def color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
