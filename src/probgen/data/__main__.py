@@ -5,7 +5,6 @@ import sys
 
 from .. import paths
 from .files import KNOWN_FILES, download, status
-from .mnist import download_mnist
 
 
 def main(argv=None) -> int:
@@ -13,14 +12,10 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["check", "download", "download-mnist"])
     parser.add_argument("--data-dir", default=None, help="data directory (default: $PROBGEN_DATA, else <repo>/data)")
     args = parser.parse_args(argv)
-    if args.command == "download":
-        for rel in KNOWN_FILES:
-            if not rel.startswith("mnist/"):
-                print(f"ok  {download(rel, args.data_dir)}")
-        args.command = "download-mnist"
-    if args.command == "download-mnist":
-        for p in download_mnist(args.data_dir):
-            print(f"ok  {p}")
+    if args.command in ("download", "download-mnist"):
+        wanted = [rel for rel in KNOWN_FILES if args.command == "download" or rel.startswith("mnist/")]
+        for rel in wanted:
+            print(f"ok  {download(rel, args.data_dir)}")
         return 0
     print(f"data directory: {paths.data_dir(args.data_dir)}")
     rows = status(args.data_dir)

@@ -16,27 +16,33 @@ class DataFile:
     md5: str
     size: int
     how_to_get: str
-    url: str | None = None  # where `python -m probgen.data download` fetches it (checked against md5)
-    gunzip: bool = False  # the url serves a .gz of the file
+    urls: tuple[str, ...] = ()  # mirrors `python -m probgen.data download` tries in order (md5-checked)
+    gunzip: bool = False  # the urls serve a .gz of the file
 
 
 _MNIST_HOW = "python -m probgen.data download   (downloads and verifies every missing file)"
 _HOW = "python -m probgen.data download   (downloads and verifies it), or copy it from the source in data/README.md into {dir}"
 _GH = "https://raw.githubusercontent.com/"
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+
+
+def _mnist(name: str, md5: str, size: int) -> "DataFile":
+    return DataFile(f"mnist/{name}", md5, size, _MNIST_HOW, tuple(m + name for m in _MNIST_MIRRORS))
+
 
 KNOWN_FILES: dict[str, DataFile] = {
     f.relpath: f
     for f in [
-        DataFile("mnist/train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422, _MNIST_HOW),
-        DataFile("mnist/train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881, _MNIST_HOW),
-        DataFile("mnist/t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877, _MNIST_HOW),
-        DataFile("mnist/t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542, _MNIST_HOW),
+        _mnist("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+        _mnist("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881),
+        _mnist("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877),
+        _mnist("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542),
         DataFile("trueskill/SerieA.csv", "41fbbc576bf062b5249e3e00754ffdb6", 13761, _HOW,
-                 _GH + "Gabriel-Arteaga/APML_Trueskill/16325ab286a846d5c33ab718f6afd5e2e11a48f2/data/SerieA.csv"),
+                 (_GH + "Gabriel-Arteaga/APML_Trueskill/16325ab286a846d5c33ab718f6afd5e2e11a48f2/data/SerieA.csv",)),
         DataFile("trueskill/chess_games.csv", "22a652ce21b9ecc314b979cf6b28d463", 7672655, _HOW,
-                 _GH + "BoyTiger-1/Chess-AI-Bot/ff0768d9b791654e36df3c3ab07fe88803b4eaa3/games.csv.gz", gunzip=True),
+                 (_GH + "BoyTiger-1/Chess-AI-Bot/ff0768d9b791654e36df3c3ab07fe88803b4eaa3/games.csv.gz",), gunzip=True),
         DataFile("gp/data_part_B.csv", "3f8189db0de0961ad430f50dab7096b4", 1529, _HOW,
-                 _GH + "yabay0/ProbMLProject/a1e4bf76de9b836d012cb9a1850db66033d63976/Part_B/data_part_B.csv"),
+                 (_GH + "yabay0/ProbMLProject/a1e4bf76de9b836d012cb9a1850db66033d63976/Part_B/data_part_B.csv",)),
     ]
 }
 
@@ -97,27 +103,35 @@ def status(data_dir: str | os.PathLike | None = None) -> list[tuple[str, str, st
 
 
 def download(relpath: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Fetch one known file that has a url into the data directory, verifying its md5 before keeping it."""
+    """Fetch a known file into the data directory, trying its mirrors in order.
+
+    A download is kept only if its md5 matches; otherwise the next mirror is
+    tried. A file already present with the right md5 is not fetched again.
+    """
     import gzip
     import shutil
     import urllib.request
 
     known = KNOWN_FILES[relpath]
-    if known.url is None:
-        raise DataFileError(f"no download address is known for {relpath}; " + known.how_to_get.format(dir=paths.data_dir(data_dir)))
     target = paths.data_dir(data_dir) / relpath
     if target.is_file() and md5sum(target) == known.md5:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    try:
-        print(f"downloading {known.url}")
-        with urllib.request.urlopen(known.url, timeout=60) as resp, open(part, "wb") as out:
-            shutil.copyfileobj(gzip.GzipFile(fileobj=resp) if known.gunzip else resp, out)
-        got = md5sum(part)
-        if got != known.md5:
-            raise DataFileError(f"{known.url} gave md5 {got}, expected {known.md5}; not kept")
-        os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
-    return target
+    errors = []
+    for url in known.urls:
+        try:
+            print(f"downloading {url}")
+            with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
+                shutil.copyfileobj(gzip.GzipFile(fileobj=resp) if known.gunzip else resp, out)
+            got = md5sum(part)
+            if got != known.md5:
+                raise DataFileError(f"md5 {got}, expected {known.md5}")
+            os.replace(part, target)
+            return target
+        except Exception as exc:  # try the next mirror; report every failure if none works
+            errors.append(f"{url}: {exc}")
+        finally:
+            part.unlink(missing_ok=True)
+    raise DataFileError(f"could not download {relpath} ({'; '.join(errors) or 'no address known'}); "
+                        + known.how_to_get.format(dir=paths.data_dir(data_dir)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +21,6 @@ from . import files
 SPLITS = ("train", "val", "trainval", "test")
 VIEWS = ("uint8", "unit", "binarized", "symmetric")
 N_VAL = 10_000  # the fixed validation split: the last 10 000 training images
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
 _FILES = {
     ("trainval", "images"): "mnist/train-images-idx3-ubyte.gz",
     ("trainval", "labels"): "mnist/train-labels-idx1-ubyte.gz",
@@ -131,33 +126,6 @@ def to_view(x_uint8, view: str, dtype=None):
     raise ValueError(f"view={view!r} is not allowed; choose one of {VIEWS}")
 
 
-def download_mnist(data_dir=None, mirrors=MIRRORS) -> list[Path]:
+def download_mnist(data_dir=None) -> list[Path]:
     """Download the four IDX files into `<data_dir>/mnist/`, verifying each md5 (for real users)."""
-    base = paths.data_dir(data_dir) / "mnist"
-    base.mkdir(parents=True, exist_ok=True)
-    out = []
-    for rel in _FILES.values():
-        known = files.KNOWN_FILES[rel]
-        target = base / Path(rel).name
-        if target.is_file() and files.md5sum(target) == known.md5:
-            out.append(target)
-            continue
-        errors = []
-        for mirror in mirrors:
-            url = mirror + target.name
-            tmp = target.with_name(target.name + ".part")
-            try:
-                print(f"downloading {url}")
-                urllib.request.urlretrieve(url, tmp)
-                got = files.md5sum(tmp)
-                if got != known.md5:
-                    raise ValueError(f"md5 {got} != {known.md5}")
-                os.replace(tmp, target)
-                break
-            except Exception as exc:  # try the next mirror
-                tmp.unlink(missing_ok=True)
-                errors.append(f"{url}: {exc}")
-        else:
-            raise files.DataFileError(f"could not download {target.name}: " + "; ".join(errors))
-        out.append(target)
-    return out
+    return [files.download(rel, data_dir) for rel in _FILES.values()]
