@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..runtime import ConfigError, ProfileConfig
 from .adf import adf
-from .gaussian import Gaussian, win_probability
+from .gaussian import Gaussian, conditional_skills, conditional_t, win_probability
 from .gibbs import gibbs_sample, gaussian_from_samples
 from .message_passing import moment_matching_update
 
@@ -73,8 +73,6 @@ def validate_conditionals(p1: Gaussian, p2: Gaussian, perf_var: float, n: int, s
     p(s1, s2 | t, y) (t in a thin window around t0); and the moments of
     p(t | s1, s2, y=+1) (s near s0 and t > 0).
     """
-    from .gaussian import conditional_skills, conditional_t
-
     rng = np.random.default_rng(seed)
     s1 = rng.normal(p1.mean, p1.std, n)
     s2 = rng.normal(p2.mean, p2.std, n)
@@ -150,24 +148,17 @@ def timed_adf(matches: pd.DataFrame, **adf_kwargs):
     return res, time.perf_counter() - start
 
 
-def split_halves(matches: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    half = len(matches) // 2
-    return matches.iloc[:half], matches.iloc[half:]
-
-
-def _outcome_probabilities(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p1 = pred["p_win1"].to_numpy(float)
-    p2 = pred["p_win2"].to_numpy(float) if "p_win2" in pred else 1.0 - p1
-    pd_ = pred["p_draw"].to_numpy(float) if "p_draw" in pred else np.zeros_like(p1)
-    return p1, pd_, p2
+def _prediction_columns(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(p_win1, p_draw, p_win2, outcome) of an ADF predictions table, as arrays."""
+    return (pred["p_win1"].to_numpy(float), pred["p_draw"].to_numpy(float), pred["p_win2"].to_numpy(float),
+            pred["outcome"].to_numpy(int))
 
 
 def prediction_scores(pred: pd.DataFrame) -> dict:
     """Accuracy on decisive matches (player 1 predicted iff p_win1 >= p_win2), three-way accuracy
     and mean log predictive probability of the decisive outcomes (renormalised over win/loss, so
     models with and without draws are comparable)."""
-    p1, pdraw, p2 = _outcome_probabilities(pred)
-    y = pred["outcome"].to_numpy(int)
+    p1, pdraw, p2, y = _prediction_columns(pred)
     decisive = y != 0
     guess = np.where(p1 >= p2, 1, -1)
     three_way = np.select([(pdraw > p1) & (pdraw > p2), p1 >= p2], [0, 1], -1)
@@ -181,14 +172,11 @@ def prediction_scores(pred: pd.DataFrame) -> dict:
 
 def _predictive_log_lik(pred: pd.DataFrame, with_draws: bool) -> float:
     """Mean log probability the model gave to what happened (draws included when it models them)."""
-    p1, pdraw, p2 = _outcome_probabilities(pred)
-    y = pred["outcome"].to_numpy(int)
-    if with_draws:
-        p = np.select([y == 1, y == 0], [p1, pdraw], p2)
-        return float(np.mean(np.log(np.maximum(p, 1e-300))))
-    keep = y != 0
-    p = np.where(y == 1, p1, p2) / (p1 + p2)
-    return float(np.mean(np.log(p[keep])))
+    if not with_draws:
+        return prediction_scores(pred)["log_lik_decisive"]
+    p1, pdraw, p2, y = _prediction_columns(pred)
+    p = np.select([y == 1, y == 0], [p1, pdraw], p2)
+    return float(np.mean(np.log(np.maximum(p, 1e-300))))
 
 
 EXTENSIONS = {
@@ -213,8 +201,8 @@ def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFra
     predictive log-likelihood of the first half; then ADF runs over the whole
     sequence with them and the second half's one-step-ahead predictions are scored.
     """
-    first, _ = split_halves(games)
-    half = len(first)
+    half = len(games) // 2
+    first = games.iloc[:half]
     common = dict(prior_mean=cfg.prior_mean, prior_var=cfg.prior_var, perf_var=cfg.perf_var, method="moment_matching")
     rows = []
     for name, (use_h, use_draws) in EXTENSIONS.items():
