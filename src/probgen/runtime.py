@@ -7,6 +7,7 @@ and is built from notebook parameters with `Config.for_profile(profile, seed=...
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -198,3 +199,20 @@ def _json_default(obj: Any):
     if dataclasses.is_dataclass(obj):
         return dataclasses.asdict(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with `n` torch intra-op threads, then restore the previous number.
+
+    Small-matrix work (NUTS on a 20×20 covariance) is several times slower with
+    more than one thread, and far slower when other processes share the cores.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
