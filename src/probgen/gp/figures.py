@@ -25,13 +25,16 @@ def posterior_band(ax, x_star, mean, var, data: NoisyInputData, *, inputs: str =
 
 
 def likelihood_surface(ax, grid, fit_points: dict, *, keep=("lengthscale", "variance")):
-    """Log marginal likelihood over (ℓ, s²), profiled over any other fitted parameter, with the optima marked."""
+    """Log marginal likelihood over (ℓ, s²) relative to its maximum, profiled over any other fitted parameter.
+
+    Plotting the drop below the best grid point (in nats) puts every variant on one colour scale.
+    """
     from .fitting import profile_over
 
     surface = profile_over(grid, keep)
     a, b = (grid.axes[k] for k in keep)
-    levels = surface.max() - np.array([40.0, 20, 10, 5, 2, 1, 0.5, 0])  # nats below the best grid point
-    cs = ax.contourf(a, b, surface.T, levels=levels, cmap="viridis", extend="min")
+    levels = -np.array([40.0, 20, 10, 5, 2, 1, 0.5, 0])
+    cs = ax.contourf(a, b, (surface - surface.max()).T, levels=levels, cmap="viridis", extend="min")
     for (label, params), marker in zip(fit_points.items(), ("o", "x")):
         ax.scatter(params[keep[0]], params[keep[1]], marker=marker, s=60, color="white" if marker == "o" else "red",
                    edgecolor="black", lw=1.5, label=label, zorder=3)
@@ -50,7 +53,7 @@ def joint_sample(axes, check: dict):
     ax1.plot(x, df, color=PALETTE[1], lw=3, alpha=0.6, label="f′ (joint draw)")
     ax1.plot(x[1:-1], fd, color="black", lw=1, ls="--", label="central difference of f")
     ax1.set(xlabel="x", title=f"f′ against finite differences (RMSE {check['rmse']:.2g})")
-    ax1.legend()
+    ax1.legend(loc="upper left")
     return axes
 
 
@@ -67,4 +70,31 @@ def delta_pair(ax, idata, pair: tuple[int, int], truth: tuple[float, float], sig
     ax.axvline(0, color="0.6", lw=0.8)
     ax.set(xlabel=f"Δ{a + 1}", ylabel=f"Δ{b + 1}", aspect="equal")
     ax.legend(loc="upper right", fontsize=8, markerscale=2)
+    return ax
+
+
+def data_overview(ax, data: NoisyInputData):
+    """The data at the observed inputs and at the true inputs x − Δ, joined by arrows, with the true f."""
+    grid = np.linspace(-1, 1, 300)
+    ax.plot(grid, true_f(grid), color="black", lw=1.2, ls="--", label="true f")
+    x, xt, y = data.x.numpy(), data.x_true.numpy(), data.y.numpy()
+    for a, b, v in zip(x, xt, y):
+        ax.annotate("", xy=(b, v), xytext=(a, v), arrowprops=dict(arrowstyle="->", color="0.5", lw=0.8))
+    ax.scatter(x, y, s=22, color=PALETTE[3], zorder=3, label="(noisy x, y): what B.1 (a), (b) see")
+    ax.scatter(xt, y, s=22, facecolor="white", edgecolor=PALETTE[0], zorder=3, label="(true x − Δ, y)")
+    ax.set(xlabel="x", ylabel="y", title="The 20 observations; arrows move each point by −Δ")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def delta_recovery(ax, idata, true_delta, sigma_x: float):
+    """Posterior mean ± sd of every Δ_i (NUTS) against the value in the file, with the prior ±σ_x band."""
+    draws = idata.posterior["delta"].values.reshape(-1, len(true_delta))  # (chain·draw, N)
+    i = np.arange(1, len(true_delta) + 1)
+    ax.axhspan(-sigma_x, sigma_x, color="0.9", label="prior ±σ_x")
+    ax.errorbar(i, draws.mean(0), yerr=draws.std(0), fmt="o", color=PALETTE[0], ms=4, capsize=2,
+                label="posterior mean ± sd")
+    ax.scatter(i, np.asarray(true_delta), marker="x", color=PALETTE[3], s=40, zorder=3, label="Δ in the file")
+    ax.set(xlabel="i", ylabel="Δ_i", xticks=i)
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
     return ax
