@@ -1,0 +1,217 @@
+"""The aggregate posterior q(z) = 1/N sum_n q(z|x_n) against the prior, and pictures of a latent space."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .model import VAE
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _param_like(model: torch.nn.Module) -> dict:
+    p = next(model.parameters())
+    return {"device": p.device, "dtype": p.dtype}
+
+
+@torch.no_grad()
+def encode_dataset(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of every image. Args: x (N, C, H, W). Returns: two (N, D) CPU tensors."""
+    like = _param_like(model)
+    means, log_vars = [], []
+    for start in range(0, x.shape[0], batch_size):
+        m, lv = model.encode(x[start:start + batch_size].to(**like))
+        means.append(m.cpu())
+        log_vars.append(lv.cpu())
+    return torch.cat(means), torch.cat(log_vars)
+
+
+@torch.no_grad()
+def aggregate_posterior_samples(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None,
+                                batch_size: int = 1000) -> torch.Tensor:
+    """One z ~ q(z|x_n) per image: N samples of the aggregate posterior. Returns: (N, D) CPU tensor.
+
+    `generator` must live on the model's device.
+    """
+    means, log_vars = encode_dataset(model, x, batch_size)
+    device = _device(model)
+    eps = torch.randn(means.shape, generator=generator, device=device, dtype=means.dtype).cpu()
+    return means + torch.exp(0.5 * log_vars) * eps
+
+
+class PCAProjection:
+    """A fixed linear map R^D -> R^k fitted on posterior means; prior samples go through the same map.
+
+    When D == k the map is the identity, so 2-D latents are shown on their own axes.
+    """
+
+    def __init__(self, n_components: int = 2):
+        self.n_components = int(n_components)
+        self.mean_ = None
+        self.components_ = None  # (k, D)
+        self.explained_variance_ratio_ = None
+
+    def fit(self, means: torch.Tensor) -> "PCAProjection":
+        """Args: means (N, D)."""
+        z = torch.as_tensor(means, dtype=torch.float64).cpu()
+        d = z.shape[1]
+        if d < self.n_components:
+            raise ValueError(f"cannot project {d}-D latents onto {self.n_components} components")
+        if d == self.n_components:
+            self.mean_ = torch.zeros(d, dtype=torch.float64)
+            self.components_ = torch.eye(d, dtype=torch.float64)
+            self.explained_variance_ratio_ = np.ones(d) / d
+            return self
+        self.mean_ = z.mean(0)
+        _, s, vt = torch.linalg.svd(z - self.mean_, full_matrices=False)
+        comps = vt[: self.n_components]
+        # Fix the sign ambiguity of the SVD: the largest entry of each axis is positive, so reruns agree.
+        signs = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True)))
+        self.components_ = comps * signs
+        var = s**2
+        self.explained_variance_ratio_ = (var[: self.n_components] / var.sum()).numpy()
+        return self
+
+    def transform(self, z: torch.Tensor) -> np.ndarray:
+        """Args: z (N, D). Returns: (N, k) numpy array."""
+        if self.components_ is None:
+            raise RuntimeError("PCAProjection.fit must be called before transform")
+        z = torch.as_tensor(z, dtype=torch.float64).cpu()
+        return ((z - self.mean_) @ self.components_.T).numpy()
+
+
+def plot_prior_vs_aggregate(ax, prior_samples_2d, posterior_2d, labels, *, bins: int = 80, max_points: int = 5000,
+                            limits: tuple | None = None, seed: int = 0):
+    """Prior density as filled contours under the aggregate posterior as points coloured by digit.
+
+    The density is a 2-D histogram of prior samples smoothed by a Gaussian filter
+    (one bin wide), so any prior that can be sampled, however complex, is drawn the same way.
+
+    Args:
+        ax: a matplotlib Axes.
+        prior_samples_2d: (M, 2) projected prior samples.
+        posterior_2d: (N, 2) projected aggregate-posterior samples (or posterior means).
+        labels: (N,) digit classes.
+        max_points: at most this many posterior points are drawn (a fixed random subset).
+        limits: ((xmin, xmax), (ymin, ymax)); default covers 99% of both sets.
+    Returns:
+        the contour set (for a colorbar).
+    """
+    import matplotlib
+    from scipy.ndimage import gaussian_filter
+
+    prior = np.asarray(prior_samples_2d, dtype=float)
+    post = np.asarray(posterior_2d, dtype=float)
+    labels = np.asarray(labels)
+    if limits is None:
+        both = np.concatenate([prior, post])
+        lo, hi = np.percentile(both, 0.5, axis=0), np.percentile(both, 99.5, axis=0)
+        pad = 0.1 * (hi - lo)
+        limits = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+    hist, xe, ye = np.histogram2d(prior[:, 0], prior[:, 1], bins=bins, range=limits, density=True)
+    density = gaussian_filter(hist, sigma=1.0)
+    xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
+    levels = np.linspace(density.max() * 0.02, density.max(), 9)
+    contours = ax.contourf(xc, yc, density.T, levels=levels, cmap="Greys", alpha=0.8, extend="neither")
+    if len(post) > max_points:
+        keep = np.random.default_rng(seed).choice(len(post), max_points, replace=False)
+        post, labels = post[keep], labels[keep]
+    cmap = matplotlib.colormaps["tab10"]
+    for digit in np.unique(labels):
+        sel = labels == digit
+        ax.scatter(post[sel, 0], post[sel, 1], s=3, alpha=0.6, color=cmap(int(digit) % 10), label=str(digit),
+                   linewidths=0, rasterized=True)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    return contours
+
+
+@torch.no_grad()
+def manifold_grid(model: VAE, n: int = 20, span: tuple[float, float] = (0.05, 0.95)) -> np.ndarray:
+    """Decode an n x n grid of 2-D latents placed at standard-Gaussian quantiles (Kingma & Welling's figure).
+
+    Args:
+        span: the lowest and highest quantile on each axis.
+    Returns:
+        (n*H + pad, n*W + pad) image; left to right z1 grows, top to bottom z2 falls.
+    """
+    if model.latent_dim != 2:
+        raise ValueError(f"manifold_grid needs a 2-D latent space, this model has {model.latent_dim}")
+    normal = torch.distributions.Normal(0.0, 1.0)
+    q = normal.icdf(torch.linspace(span[0], span[1], n, dtype=torch.float64)).float()
+    z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")  # rows: z2 from high to low
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], -1).to(_device(model))  # (n*n, 2)
+    return image_grid(model.decode(z).cpu(), nrow=n)
+
+
+def _as_latent(z0: torch.Tensor) -> torch.Tensor:
+    z0 = torch.as_tensor(z0)
+    return z0.reshape(-1)  # (1, D) or (D,) -> (D,)
+
+
+@torch.no_grad()
+def latent_traversal(model: VAE, z0: torch.Tensor, k=(-2, -1, 0, 1, 2), dims=None, step: float = 1.0) -> torch.Tensor:
+    """Decode z0 + k * step * e_i for each latent dimension i in `dims` and each k.
+
+    Returns:
+        (len(dims), len(k), H, W) CPU tensor; `image_grid(out.flatten(0, 1), nrow=len(k))` shows it.
+    """
+    z0 = _as_latent(z0).to(_device(model))
+    dims = list(range(z0.numel())) if dims is None else list(dims)
+    offsets = torch.as_tensor(k, dtype=z0.dtype, device=z0.device) * step
+    z = z0.repeat(len(dims), len(offsets), 1)  # (dims, K, D)
+    for row, i in enumerate(dims):
+        z[row, :, i] += offsets
+    images = model.decode(z.reshape(-1, z0.numel())).cpu()  # (dims*K, C, H, W)
+    return images.reshape(len(dims), len(offsets), *images.shape[-2:])
+
+
+@torch.no_grad()
+def interpolate_latent(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, n: int = 10) -> torch.Tensor:
+    """Decode the straight line between the posterior means of two images. Returns: (n, H, W) CPU tensor."""
+    like = _param_like(model)
+    device = like["device"]
+    mean, _ = model.encode(torch.stack([x_a.reshape(model.encoder.input_shape),
+                                        x_b.reshape(model.encoder.input_shape)]).to(**like))
+    t = torch.linspace(0.0, 1.0, n, device=device, dtype=mean.dtype).unsqueeze(1)  # (n, 1)
+    images = model.decode((1 - t) * mean[0] + t * mean[1]).cpu()  # (n, C, H, W)
+    return images.reshape(n, *images.shape[-2:])
+
+
+def interpolate_pixels(x_a: torch.Tensor, x_b: torch.Tensor, n: int = 10) -> torch.Tensor:
+    """The straight line between two images in pixel space. Returns: (n, H, W)."""
+    a, b = x_a.detach().cpu().reshape(x_a.shape[-2:]), x_b.detach().cpu().reshape(x_b.shape[-2:])
+    t = torch.linspace(0.0, 1.0, n, dtype=a.dtype).reshape(n, 1, 1)
+    return (1 - t) * a + t * b
+
+
+def image_grid(images, nrow: int = 8, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:
+    """Tile images into one 2-D array for `imshow`.
+
+    Args:
+        images: (N, H, W) or (N, 1, H, W), tensor or array.
+        nrow: images per row (as in torchvision's make_grid).
+    Returns:
+        (rows*(H+padding)+padding, nrow*(W+padding)+padding) float array.
+    """
+    imgs = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if imgs.ndim == 4:
+        if imgs.shape[1] != 1:
+            raise ValueError(f"image_grid takes (N, H, W) or (N, 1, H, W), got {imgs.shape}; "
+                             "flatten a (rows, cols, H, W) grid first")
+        imgs = imgs[:, 0]  # (N, 1, H, W) -> (N, H, W)
+    if imgs.ndim != 3:
+        raise ValueError(f"image_grid takes (N, H, W) or (N, 1, H, W), got {imgs.shape}")
+    n, h, w = imgs.shape
+    ncol = min(nrow, n)
+    rows = -(-n // ncol)
+    out = np.full((rows * (h + padding) + padding, ncol * (w + padding) + padding), pad_value, dtype=float)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        out[top:top + h, left:left + w] = imgs[i]
+    return out
