@@ -15,6 +15,8 @@ def test_profiles_build_and_bad_values_are_refused():
         assert cfg.x_star.shape == (100,)
     with pytest.raises(ConfigError, match="nuts_draws"):
         study.GPConfig.for_profile("smoke", nuts_draws=1)
+    with pytest.raises(ConfigError, match="nuts_init"):
+        study.GPConfig.for_profile("smoke", nuts_init="zero")
     with pytest.raises(ConfigError, match="target_accept"):
         study.GPConfig.for_profile("smoke", target_accept=1.5)
 
@@ -35,7 +37,7 @@ def test_fit_all_reports_both_methods_for_every_variant():
 
 
 def _fake_chain(calls):
-    def run_chain(x, y, kernel, noise_var, sigma_x2, *, warmup, draws, seed, target_accept, progress):
+    def run_chain(x, y, kernel, noise_var, sigma_x2, *, warmup, draws, seed, target_accept, init, progress):
         calls.append(seed)
         if len(calls) == 2 and getattr(run_chain, "interrupt", False):
             raise KeyboardInterrupt

@@ -65,11 +65,11 @@ def delta_pair(ax, idata, pair: tuple[int, int], truth: tuple[float, float], sig
         ax.scatter(draws[c, :, a], draws[c, :, b], s=4, alpha=0.35, color=PALETTE[c % len(PALETTE)],
                    label=f"chain {c + 1}")
     ax.add_patch(plt.Circle((0, 0), 2 * sigma_x, fill=False, ls=":", color="0.4", label="prior, 2σ_x"))
-    ax.scatter(*truth, marker="*", s=250, color="red", edgecolor="black", zorder=4, label="true (Δ in the file)")
+    ax.scatter(*truth, marker="*", s=160, color="red", edgecolor="black", zorder=4, label="true (Δ in the file)")
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axvline(0, color="0.6", lw=0.8)
     ax.set(xlabel=f"Δ{a + 1}", ylabel=f"Δ{b + 1}", aspect="equal")
-    ax.legend(loc="upper right", fontsize=8, markerscale=2)
+    ax.legend(loc="lower left", fontsize=8)
     return ax
 
 

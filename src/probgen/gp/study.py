@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..checkpoints import train_or_load
-from ..runtime import ConfigError, ProfileConfig
+from ..runtime import ConfigError, ProfileConfig, check_choice
 from . import fitting, nuts
 from .data import SIGMA_X2, SIGMA_Y2, NoisyInputData
 from .kernels import SquaredExponential, central_difference
@@ -28,7 +28,7 @@ class GPConfig(ProfileConfig):
         "smoke": dict(grid_points=12, refine_points=7, gradient_starts=3, nuts_chains=2, nuts_warmup=100,
                       nuts_draws=100, averaged_draws=50),
         "quick": dict(grid_points=40, refine_points=21, gradient_starts=8, nuts_chains=4, nuts_warmup=1000,
-                      nuts_draws=1500, averaged_draws=1000),
+                      nuts_draws=3000, averaged_draws=1000),
         "full": dict(grid_points=60, refine_points=31, gradient_starts=16, nuts_chains=4, nuts_warmup=2000,
                      nuts_draws=5000, averaged_draws=4000),
     }
@@ -43,6 +43,7 @@ class GPConfig(ProfileConfig):
     nuts_warmup: int = 100
     nuts_draws: int = 100  # per chain, after warm-up
     target_accept: float = 0.8
+    nuts_init: str = "prior"  # "prior": chains start at prior draws; "uniform": Pyro's default (−2, 2)
     averaged_draws: int = 50  # Δ draws (thinned evenly) averaged into the posterior of f
     scatter_pair: tuple = (9, 10)  # 0-based; rows 10 and 11 of the file, whose true Δ are −0.25 and +0.25
     rhat_max: float = 1.01  # convergence required in quick and full
@@ -52,6 +53,7 @@ class GPConfig(ProfileConfig):
         for name in ("sigma_x2", "sigma_y2", "target_accept"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be positive")
+        check_choice("nuts_init", self.nuts_init, tuple(nuts.INITS))
         if not self.target_accept < 1:
             raise ConfigError(f"target_accept={self.target_accept!r} must be below 1")
         for name in ("n_test", "grid_points", "refine_points", "gradient_starts", "nuts_chains", "nuts_warmup",
@@ -124,6 +126,7 @@ class _NutsKey:
     warmup: int
     draws: int
     target_accept: float
+    init: str
     seed: int
 
 
@@ -137,7 +140,7 @@ def sample_delta_posterior(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit
     p = fit.params
     key = _NutsKey(tuple(data.x.tolist()), tuple(data.y.tolist()), p["lengthscale"], p["variance"],
                    p["noise_var"], cfg.sigma_x2, cfg.nuts_chains, cfg.nuts_warmup, cfg.nuts_draws,
-                   cfg.target_accept, cfg.seed)
+                   cfg.target_accept, cfg.nuts_init, cfg.seed)
     kernel = SquaredExponential(p["lengthscale"], p["variance"])
 
     def train(resume, save):
@@ -147,7 +150,7 @@ def sample_delta_posterior(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit
             log(f"NUTS chain {chain + 1}/{cfg.nuts_chains}: {cfg.nuts_warmup} warm-up + {cfg.nuts_draws} draws")
             run = nuts.run_chain(data.x, data.y, kernel, p["noise_var"], cfg.sigma_x2, warmup=cfg.nuts_warmup,
                                  draws=cfg.nuts_draws, seed=cfg.seed + chain, target_accept=cfg.target_accept,
-                                 progress=progress)
+                                 init=cfg.nuts_init, progress=progress)
             done["delta"].append(run["delta"])
             done["diverging"].append(run["diverging"])
             done["seconds"].append(torch.tensor(run["seconds"], dtype=torch.float64))
