@@ -1,0 +1,207 @@
+"""The experiments of the VAE chapters, configured by profile.
+
+`BasicsConfig` drives the VAE-basics notebook (the 784-400-20 reference model
+and a 2-D latent VAE); `PriorStudyConfig` drives the priors study (one VAE per
+prior and seed on binarized MNIST). The notebooks call these functions and
+only plot and comment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import load_mnist
+from ..runtime import ConfigError, ProfileConfig, check_choice
+from .training import PRIORS, VAETrainConfig, evaluate, train_vae
+
+
+@dataclass(frozen=True)
+class MNISTSplits:
+    """Training, validation and test images (N, 1, 28, 28) float32 in one view, with test labels."""
+
+    view: str
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    test_labels: np.ndarray
+
+
+def load_splits(view: str, *, n_train: int | None = None, n_val: int | None = None,
+                n_test: int | None = None) -> MNISTSplits:
+    """MNIST in `view` ("binarized" | "unit"): train = first 50 000 training images, val = last 10 000."""
+    def images(split, limit):
+        m = load_mnist(split, view, limit=limit)
+        return torch.as_tensor(m.images, dtype=torch.float32), np.asarray(m.labels)
+
+    train, _ = images("train", n_train)
+    val, _ = images("val", n_val)
+    test, labels = images("test", n_test)
+    return MNISTSplits(view, train, val, test, labels)
+
+
+def _check_sizes(cfg, names) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name}={value!r} must be None (all) or a positive integer")
+
+
+@dataclass(frozen=True)
+class BasicsConfig(ProfileConfig):
+    """The VAE-basics chapter: a 784-400-20 reference VAE and a 784-400-2 VAE, both on [0, 1] pixels."""
+
+    PROFILES = {
+        "smoke": dict(n_train=2_000, n_val=500, n_test=500, epochs=2, epochs_2d=2),
+        "quick": dict(n_train=None, n_val=None, n_test=None, epochs=20, epochs_2d=20),
+        "full": dict(n_train=None, n_val=None, n_test=None, epochs=20, epochs_2d=50),
+    }
+
+    n_train: int | None = 2_000  # training images (None: all 50 000)
+    n_val: int | None = 500
+    n_test: int | None = 500
+    view: str = "unit"  # the reference target is for non-binarized pixels with a Bernoulli likelihood
+    hidden: tuple = (400,)
+    latent_dim: int = 20
+    epochs: int = 2
+    epochs_2d: int = 2
+    batch_size: int = 128
+    lr: float = 1e-3
+    target_val_neg_elbo: float = 104.0  # reference: below this after 20 epochs (quick and full)
+    device: str = "auto"
+
+    def validate(self) -> None:
+        check_choice("view", self.view, ("unit", "binarized"))
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_sizes(self, ("n_train", "n_val", "n_test"))
+        for name in ("epochs", "epochs_2d", "latent_dim", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+
+    def train_config(self, latent_dim: int | None = None, epochs: int | None = None) -> VAETrainConfig:
+        return VAETrainConfig(latent_dim=latent_dim or self.latent_dim, prior="gaussian", hidden=tuple(self.hidden),
+                              epochs=epochs or self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
+                              view=self.view, device=self.device)
+
+
+@dataclass(frozen=True)
+class PriorStudyConfig(ProfileConfig):
+    """The priors study: one 784-512-512-M VAE per prior and seed on binarized MNIST."""
+
+    PROFILES = {
+        "smoke": dict(n_train=2_000, n_val=500, n_test=500, epochs=2, n_seeds=1, iwae_k=10, iwae_images=200),
+        "quick": dict(n_train=None, n_val=None, n_test=None, epochs=10, n_seeds=3, iwae_k=100, iwae_images=2_000),
+        "full": dict(n_train=None, n_val=None, n_test=None, epochs=100, n_seeds=5, iwae_k=1_000, iwae_images=None,
+                     priors=("gaussian", "mog", "flow", "vamp")),
+    }
+
+    priors: tuple = ("gaussian", "mog", "flow")  # any of probgen.vae.training.PRIORS
+    n_seeds: int = 1  # runs per prior, seeds seed, seed+1, ...
+    n_train: int | None = 2_000
+    n_val: int | None = 500
+    n_test: int | None = 500  # test images for the ELBO (None: all 10 000)
+    iwae_k: int = 10  # importance samples of the IWAE bound
+    iwae_images: int | None = 200  # test images for the IWAE bound (None: all of n_test)
+    latent_dim: int = 32
+    hidden: tuple = (512, 512)
+    n_components: int = 10  # mixture components / pseudo-inputs
+    flow_layers: int = 4
+    flow_hidden: int = 256
+    epochs: int = 2
+    batch_size: int = 128
+    lr: float = 1e-3
+    target_test_elbo: float = -97.0  # quick target for every prior's mean test ELBO
+    device: str = "auto"
+
+    def validate(self) -> None:
+        for prior in self.priors:
+            check_choice("priors", prior, PRIORS)
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_sizes(self, ("n_train", "n_val", "n_test", "iwae_images"))
+        for name in ("n_seeds", "iwae_k", "latent_dim", "epochs", "batch_size", "n_components", "flow_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.n_seeds))
+
+    def train_config(self, prior: str, seed: int) -> VAETrainConfig:
+        return VAETrainConfig(latent_dim=self.latent_dim, prior=prior, n_components=self.n_components,
+                              flow_layers=self.flow_layers, flow_hidden=self.flow_hidden, hidden=tuple(self.hidden),
+                              epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed, view="binarized",
+                              device=self.device)
+
+
+@dataclass
+class Run:
+    """One trained VAE of the priors study with its curves and test scores."""
+
+    prior: str
+    seed: int
+    model: torch.nn.Module
+    history: dict
+    scores: dict
+
+
+def run_prior_study(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, progress: bool = True) -> list[Run]:
+    """Train (or load) every (prior, seed) VAE and score it on the test images: ELBO, and IWAE on a subset."""
+    if data.view != "binarized":
+        raise ValueError(f"the priors study runs on binarized MNIST, got view={data.view!r}")
+    runs = []
+    iwae_x = data.test if cfg.iwae_images is None else data.test[: cfg.iwae_images]
+    for prior in cfg.priors:
+        for seed in cfg.seeds:
+            model, history = train_vae(cfg.train_config(prior, seed), train_x=data.train, val_x=data.val, log=log,
+                                       progress=progress)
+            start = time.perf_counter()
+            gen = lambda: torch.Generator(device=next(model.parameters()).device).manual_seed(seed)  # noqa: E731
+            scores = evaluate(model, data.test, generator=gen())
+            iwae = evaluate(model, iwae_x, iwae_k=cfg.iwae_k, generator=gen())
+            scores.update(iwae_mean=iwae["iwae_mean"], iwae_sem=iwae["iwae_sem"], iwae_k=cfg.iwae_k,
+                          iwae_images=len(iwae_x), elbo_on_iwae_images=iwae["elbo_mean"],
+                          eval_seconds=time.perf_counter() - start)
+            runs.append(Run(prior, seed, model, history, scores))
+    return runs
+
+
+PRIOR_NAMES = {"gaussian": "standard Gaussian", "mog": "mixture of Gaussians", "flow": "flow (RealNVP)",
+               "vamp": "VampPrior"}
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: prior, seed, test ELBO, reconstruction, KL, IWAE, training time."""
+    return pd.DataFrame([{
+        "prior": PRIOR_NAMES[r.prior], "seed": r.seed, "test ELBO": r.scores["elbo_mean"],
+        "reconstruction": r.scores["reconstruction_mean"], "KL": r.scores["kl_mean"],
+        f"IWAE (k={r.scores['iwae_k']})": r.scores["iwae_mean"],
+        "ELBO on the IWAE images": r.scores["elbo_on_iwae_images"],
+        "train seconds": float(np.sum(r.history["seconds"])),
+    } for r in runs])
+
+
+def summary_table(runs: list[Run]) -> pd.DataFrame:
+    """Mean ± std over seeds per prior (std with ddof=1; NaN for a single seed)."""
+    table = runs_table(runs)
+    iwae_col = next(c for c in table.columns if c.startswith("IWAE"))
+    rows = []
+    for prior, group in table.groupby("prior", sort=False):
+        row = {"prior": prior, "seeds": len(group)}
+        for col in ("test ELBO", iwae_col, "reconstruction", "KL"):
+            row[f"{col} mean"] = group[col].mean()
+            row[f"{col} std"] = group[col].std(ddof=1) if len(group) > 1 else float("nan")
+        row["IWAE − ELBO (same images)"] = (group[iwae_col] - group["ELBO on the IWAE images"]).mean()
+        row["train minutes per run"] = group["train seconds"].mean() / 60
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_std_text(mean: float, std: float, digits: int = 2) -> str:
+    """"−88.80 ± 0.70" (or just the mean when std is NaN)."""
+    if np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
