@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -7,3 +8,21 @@ def _isolated_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBGEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PROBGEN_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("PROBGEN_FIGURES", str(tmp_path / "figures"))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run small models many times; on a shared 2-core machine intra-op threads only wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _float32_default():
+    """float32 unless a test module asks otherwise (the GP tests use a float64 fixture of their own)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)

@@ -46,6 +46,21 @@ def config_hash(kind: str, config: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def data_fingerprint(x) -> str:
+    """16 hex digits of the SHA-256 of an array's shape, dtype and values (torch tensor or numpy).
+
+    Goes into a cache key next to the config, so the same config trained on
+    other data never reuses stale weights.
+    """
+    import numpy as np
+
+    arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    arr = np.ascontiguousarray(arr)
+    h = hashlib.sha256(f"{arr.shape}{arr.dtype}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()[:16]
+
+
 def cache_path(kind: str, config: Any, ext: str = "pt") -> Path:
     return paths.cache_dir(kind) / f"{kind}-{config_hash(kind, config)}.{ext}"
 

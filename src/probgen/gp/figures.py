@@ -35,9 +35,9 @@ def likelihood_surface(ax, grid, fit_points: dict, *, keep=("lengthscale", "vari
     a, b = (grid.axes[k] for k in keep)
     levels = -np.array([40.0, 20, 10, 5, 2, 1, 0.5, 0])
     cs = ax.contourf(a, b, (surface - surface.max()).T, levels=levels, cmap="viridis", extend="min")
-    for (label, params), marker in zip(fit_points.items(), ("o", "x")):
-        ax.scatter(params[keep[0]], params[keep[1]], marker=marker, s=60, color="white" if marker == "o" else "red",
-                   edgecolor="black", lw=1.5, label=label, zorder=3)
+    styles = (dict(marker="o", color="white", edgecolor="black"), dict(marker="x", color="red"))
+    for (label, params), style in zip(fit_points.items(), styles):
+        ax.scatter(params[keep[0]], params[keep[1]], s=60, lw=1.5, label=label, zorder=3, **style)
     ax.set(xscale="log", yscale="log", xlabel=keep[0], ylabel=keep[1])
     return cs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from dataclasses import dataclass, fields
@@ -117,18 +116,10 @@ def build_vae(cfg: VAETrainConfig, input_shape=(1, 28, 28)) -> VAE:
         return VAE(encoder, decoder, prior, likelihood, beta=cfg.beta)
 
 
-def data_fingerprint(x: torch.Tensor) -> str:
-    """16 hex digits of the SHA-256 of a tensor's shape, dtype and values."""
-    arr = np.ascontiguousarray(x.detach().cpu().numpy())
-    h = hashlib.sha256(f"{arr.shape}{arr.dtype}".encode())
-    h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()[:16]
-
-
 def cache_config(cfg: VAETrainConfig, train_x: torch.Tensor, val_x: torch.Tensor) -> dict:
     """What names the checkpoint: the config plus fingerprints of the data it is trained and validated on."""
     return {**checkpoints.config_dict(cfg),
-            "train_data": data_fingerprint(train_x), "val_data": data_fingerprint(val_x)}
+            "train_data": checkpoints.data_fingerprint(train_x), "val_data": checkpoints.data_fingerprint(val_x)}
 
 
 def _epoch_generators(seed: int, epoch: int, device: str) -> tuple[torch.Generator, torch.Generator]:
