@@ -82,11 +82,15 @@ def frame_strip(result: WalkResult, n_frames: int = 8, ax=None, *, label_times: 
     x_lo, x_hi = pts[idx, :, 0].min() - 0.3, pts[idx, :, 0].max() + 0.3
     if ax is None:
         _, ax = plt.subplots(figsize=(min(16.0, max(6.0, 1.3 * (x_hi - x_lo))), 2.6))
+    last_label = -np.inf
+    min_gap = 0.1 * (x_hi - x_lo)  # labels closer than this would overprint each other
     for j, i in enumerate(idx):
         alpha = 0.35 + 0.65 * (j + 1) / len(idx) if fade else 1.0
         draw_pose(ax, pts[i], alpha=alpha)
-        if label_times:
-            ax.text(pts[i, _IDX["head"], 0], 1.62, f"{result.frames['t'][i]:.1f} s", ha="center", fontsize=8)
+        x_head = pts[i, _IDX["head"], 0]
+        if label_times and abs(x_head - last_label) >= min_gap:
+            ax.text(x_head, 1.62, f"{result.frames['t'][i]:.1f} s", ha="center", fontsize=8)
+            last_label = x_head
     draw_ground(ax, x_lo, x_hi)
     ax.set_xlabel("x (m)")
     ax.set_title(f"distance {result.distance:.2f} m in {result.time:.1f} s" + (" (fell)" if result.fell else ""))

@@ -1,0 +1,124 @@
+"""The walker chapter's experiment: four black-box optimisers over several seeds, configured by profile.
+
+Each (method, seed) run is cached on its own (a JSON file keyed by the full
+configuration), so an interrupted study resumes with the runs it has not done.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..checkpoints import cached_json, config_dict
+from ..optim import cmaes, metropolis, random_search, simulated_annealing
+from ..optim.study import summarise
+from ..runtime import ConfigError, ProfileConfig
+from .sim import DEFAULT_PARAMS, PLAN_SIZE, distance, simulate
+
+METHOD_NAMES = ("random search", "Metropolis", "simulated annealing", "CMA-ES")
+# Settings that do not change what one optimiser run computes (so a run is shared across profiles).
+NOT_IN_RUN_KEY = ("profile", "seed", "n_seeds", "robustness_draws", "robustness_sigma")
+
+
+@dataclass(frozen=True)
+class WalkerStudyConfig(ProfileConfig):
+    """Budgets, seeds and optimiser settings of the walker chapter."""
+
+    PROFILES = {
+        "smoke": dict(budget=120, n_seeds=2, seconds=5.0, robustness_draws=5),
+        "quick": dict(budget=2_000, n_seeds=5, seconds=10.0, robustness_draws=20),
+        "full": dict(budget=10_000, n_seeds=10, seconds=10.0, robustness_draws=50),
+    }
+
+    budget: int = 120  # simulator calls per run
+    n_seeds: int = 2  # runs per method, seeds seed, seed+1, ...
+    seconds: float = 5.0  # simulated time limit of one run
+    beta: float = 10.0  # Metropolis: target ∝ exp(beta · distance), distance in metres
+    metropolis_step: float = 0.1  # initial proposal sd, tuned during the first 20% of the budget
+    annealing_step: float = 0.1  # simulated annealing proposal sd
+    cmaes_sigma0: float = 0.3  # CMA-ES initial step size (the box is [-1, 1]^40)
+    robustness_sigma: float = 0.01  # sd of the perturbations in the robustness check
+    robustness_draws: int = 5
+
+    def validate(self) -> None:
+        for name in ("budget", "n_seeds", "robustness_draws"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+        for name in ("seconds", "beta", "metropolis_step", "annealing_step", "cmaes_sigma0", "robustness_sigma"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be positive")
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.n_seeds))
+
+    def objective(self):
+        """The simulator as a function plan -> distance (a picklable partial)."""
+        return functools.partial(distance, seconds=self.seconds, params=DEFAULT_PARAMS)
+
+    def methods(self) -> dict:
+        """Method name -> optimiser(objective, dim, budget, seed), with this config's settings bound."""
+        return {
+            "random search": random_search,
+            "Metropolis": functools.partial(metropolis, beta=self.beta, step=self.metropolis_step),
+            "simulated annealing": functools.partial(simulated_annealing, step=self.annealing_step),
+            "CMA-ES": functools.partial(cmaes, sigma0=self.cmaes_sigma0),
+        }
+
+
+def run_one(cfg: WalkerStudyConfig, method: str, seed: int, *, log=print) -> dict:
+    """One optimiser run (cached): best plan and distance, the best-so-far history and diagnostics."""
+    settings = {k: v for k, v in config_dict(cfg).items() if k not in NOT_IN_RUN_KEY}
+    key = {**settings, "method": method, "run_seed": seed, "walker_params": config_dict(DEFAULT_PARAMS)}
+
+    def compute():
+        import time
+
+        start = time.perf_counter()
+        res = cfg.methods()[method](cfg.objective(), PLAN_SIZE, cfg.budget, seed)
+        return {"method": method, "seed": seed, "best_value": float(res.best_value),
+                "best_x": [float(v) for v in res.best_x], "n_calls": int(res.n_calls),
+                "best_so_far": [float(v) for v in res.best_so_far], "seconds": time.perf_counter() - start,
+                "info": {k: v for k, v in res.info.items() if isinstance(v, (int, float, str))}}
+
+    return cached_json("walker_run", key, compute, log=log)
+
+
+def run_study(cfg: WalkerStudyConfig, *, log=print, progress: bool = True) -> dict:
+    """Every method with every seed. Returns runs (DataFrame), histories (tidy DataFrame), summary, results."""
+    from tqdm.auto import tqdm
+
+    jobs = [(m, s) for m in METHOD_NAMES for s in cfg.seeds]
+    results = {}
+    for method, seed in tqdm(jobs, desc="walker study", disable=not progress):
+        results[(method, seed)] = run_one(cfg, method, seed, log=lambda m: None)
+    runs = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "best_value": r["best_value"],
+                          "n_calls": r["n_calls"], "seconds": r["seconds"]} for r in results.values()])
+    histories = pd.concat([pd.DataFrame({"method": r["method"], "seed": r["seed"],
+                                         "calls": np.arange(1, len(r["best_so_far"]) + 1),
+                                         "best": r["best_so_far"]}) for r in results.values()], ignore_index=True)
+    return {"runs": runs, "histories": histories, "summary": summarise(runs), "results": results}
+
+
+def robustness(cfg: WalkerStudyConfig, plan, *, seed: int = 0) -> np.ndarray:
+    """Distances of `robustness_draws` copies of `plan` perturbed by N(0, robustness_sigma²), clipped to [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    plan = np.asarray(plan, dtype=float)
+    out = []
+    for _ in range(cfg.robustness_draws):
+        noisy = np.clip(plan + cfg.robustness_sigma * rng.standard_normal(plan.shape), -1.0, 1.0)
+        out.append(distance(noisy, seconds=cfg.seconds))
+    return np.array(out)
+
+
+def best_run(study: dict) -> dict:
+    """The single best (method, seed) run of a study."""
+    return max(study["results"].values(), key=lambda r: r["best_value"])
+
+
+def replay(cfg: WalkerStudyConfig, plan, record_every: int = 4):
+    """Simulate `plan` again with frames recorded (for the figures)."""
+    return simulate(plan, seconds=cfg.seconds, record=True, record_every=record_every)
