@@ -166,6 +166,19 @@ def train_or_load(kind: str, config: Any, train: Callable[..., tuple[dict, int, 
     return load_checkpoint(path, kind=kind, config=config)
 
 
+def restore_training(resume: dict | None, model, optimizer, history_keys) -> tuple[dict, int]:
+    """Load a partial checkpoint of `train_or_load` into `model` and `optimizer` (strictly).
+
+    Returns the history so far (empty lists for `history_keys` on a fresh start)
+    and the step (epoch) to continue from.
+    """
+    if resume is None:
+        return {k: [] for k in history_keys}, 0
+    model.load_state_dict(resume["state"]["model"], strict=True)
+    optimizer.load_state_dict(resume["state"]["optimizer"])
+    return {k: list(v) for k, v in resume["metrics"]["history"].items()}, int(resume["step"])
+
+
 def cached_json(kind: str, config: Any, compute: Callable[[], Any], *, log: Callable[[str], None] = print) -> Any:
     """Return `compute()`'s JSON-serialisable result, cached under a hash of (kind, config)."""
     path = cache_path(kind, config, ext="json")

@@ -49,6 +49,32 @@ def check_choice(name: str, value: Any, allowed: tuple) -> Any:
     return value
 
 
+def reject_unknown(cls, keys, hidden=()) -> None:
+    """Raise `ConfigError` if `keys` holds a name that is not a field of the dataclass `cls`.
+
+    The message lists the unknown names and the allowed ones (without `hidden`).
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(keys) - set(names))
+    if unknown:
+        allowed = sorted(n for n in names if n not in hidden)
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; allowed: {', '.join(allowed)}")
+
+
+class FromDict:
+    """Mixin for frozen config dataclasses: `from_dict` (refusing unknown keys) and `replace`."""
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        """Build from a mapping, raising `ConfigError` that names unknown keys and the allowed ones."""
+        reject_unknown(cls, values)
+        return cls(**values)
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed (unknown names refused)."""
+        return self.from_dict({**dataclasses.asdict(self), **changes})
+
+
 @dataclass(frozen=True)
 class ProfileConfig:
     """Base class of chapter configurations built from a profile.
@@ -76,13 +102,7 @@ class ProfileConfig:
     def for_profile(cls, profile: str, seed: int = 0, **overrides: Any):
         """Build the configuration of `profile`, with keyword overrides of single fields."""
         check_profile(profile)
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            allowed = sorted(names - {"profile", "seed"})
-            raise ConfigError(
-                f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; allowed: {', '.join(allowed)}"
-            )
+        reject_unknown(cls, overrides, hidden=("profile", "seed"))
         values = dict(cls.PROFILES.get(profile, {}))
         values.update(overrides)
         return cls(profile=profile, seed=seed, **values)

@@ -5,14 +5,6 @@ from probgen.gp import SquaredExponential, central_difference, joint_f_df_covari
 
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    """Closed forms are compared in double precision; restore the default for the other tests."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
 
 X1 = torch.tensor([-0.9, -0.2, 0.0, 0.35, 1.3], dtype=torch.float64)
 X2 = torch.tensor([-0.5, 0.1, 0.4, 2.0], dtype=torch.float64)

@@ -11,14 +11,6 @@ from probgen.gp import (NotPositiveDefiniteError, SquaredExponential, joint_f_df
 
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    """Closed forms are compared in double precision; restore the default for the other tests."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
 
 X = torch.linspace(-0.9, 0.9, 12, dtype=torch.float64)
 Y = torch.sin(3 * X) + 0.1 * torch.cos(17 * X)

@@ -20,10 +20,9 @@ measured on one CPU thread, torch 2.13):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
@@ -31,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoints
-from ..runtime import ConfigError, check_choice, check_profile, resolve_device
+from ..runtime import ConfigError, FromDict, check_choice, check_profile, resolve_device
 
 OPTIMIZERS = ("adam", "adadelta", "sgd")
 HISTORY_KEYS = ("epoch", "seconds", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -82,7 +81,7 @@ class MNISTClassifier(nn.Module):
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(FromDict):
     """Every hyperparameter of one classifier run; its hash (with the data's) names the checkpoint."""
 
     PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {
@@ -121,23 +120,11 @@ class ClassifierConfig:
             raise ConfigError(f"weight_decay={self.weight_decay!r} must be a non-negative number")
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ClassifierConfig":
-        """Build from a mapping, raising `ConfigError` that names unknown keys and the allowed ones."""
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; "
-                              f"allowed: {', '.join(names)}")
-        return cls(**values)
-
-    @classmethod
     def for_profile(cls, profile: str, seed: int = 0, **overrides: Any) -> "ClassifierConfig":
         """The classifier of a notebook profile ("smoke" | "quick" | "full"), with keyword overrides."""
         check_profile(profile)
         return cls.from_dict({**cls.PROFILES[profile], "seed": seed, **overrides})
 
-    def replace(self, **changes: Any) -> "ClassifierConfig":
-        return self.from_dict({**dataclasses.asdict(self), **changes})
 
 
 def build_classifier(cfg: ClassifierConfig) -> MNISTClassifier:
@@ -256,13 +243,7 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
     def train(resume, save):
         model = build_classifier(cfg).to(device)
         optimizer = _make_optimizer(cfg, model)
-        history = {k: [] for k in HISTORY_KEYS}
-        start_epoch = 0
-        if resume is not None:
-            model.load_state_dict(resume["state"]["model"], strict=True)
-            optimizer.load_state_dict(resume["state"]["optimizer"])
-            history = {k: list(v) for k, v in resume["metrics"]["history"].items()}
-            start_epoch = int(resume["step"])
+        history, start_epoch = checkpoints.restore_training(resume, model, optimizer, HISTORY_KEYS)
         n = train_x.shape[0]
         like = _param_like(model)
         bar = tqdm(range(start_epoch, cfg.epochs), desc="MNIST classifier", disable=not progress,

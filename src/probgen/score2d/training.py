@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, fields
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from .. import checkpoints
-from ..runtime import ConfigError, check_choice, resolve_device
+from ..runtime import ConfigError, FromDict, check_choice, resolve_device
 from .forward import VPSchedule
 from .losses import LOSSES, PROBES, WEIGHTINGS
 from .nets import PARAMETRISATIONS, TIME_EMBEDDINGS, ScoreMLP, ScoreModel
@@ -21,7 +20,7 @@ NOT_IN_CACHE_KEY = ("checkpoint_every",)  # changes when partial checkpoints are
 
 
 @dataclass(frozen=True)
-class Score2DConfig:
+class Score2DConfig(FromDict):
     """Every hyperparameter of one score-model run; its hash (with the data's fingerprint) names the checkpoint."""
 
     loss: str = "dsm"  # "ism_exact" | "ism_hutchinson" | "dsm"
@@ -73,18 +72,6 @@ class Score2DConfig:
     def schedule(self) -> VPSchedule:
         return VPSchedule(K=self.K, beta_0=self.beta_0, beta_1=self.beta_1)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Score2DConfig":
-        """Build from a mapping, raising `ConfigError` that names unknown keys and the allowed ones."""
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; "
-                              f"allowed: {', '.join(names)}")
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> "Score2DConfig":
-        return self.from_dict({**dataclasses.asdict(self), **changes})
 
 
 def build_score_model(cfg: Score2DConfig, dim: int = 2) -> ScoreModel:

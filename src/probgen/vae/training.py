@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from .. import checkpoints
-from ..runtime import ConfigError, check_choice, resolve_device
+from ..runtime import ConfigError, FromDict, check_choice, resolve_device
 from .model import VAE
 from .nets import BernoulliLikelihood, ConvDecoder, ConvEncoder, GaussianLikelihood, MLPDecoder, MLPEncoder
 from .priors import FlowPrior, MixtureOfGaussiansPrior, StandardGaussianPrior, VampPrior
@@ -26,7 +25,7 @@ HISTORY_KEYS = ("epoch", "seconds", "train_neg_elbo", "train_reconstruction_nll"
 
 
 @dataclass(frozen=True)
-class VAETrainConfig:
+class VAETrainConfig(FromDict):
     """Every hyperparameter of one VAE run; its hash names the checkpoint."""
 
     latent_dim: int = 32
@@ -75,18 +74,6 @@ class VAETrainConfig:
             raise ConfigError("likelihood='bernoulli' needs pixels in [0, 1]; use view='binarized' or 'unit', "
                               "or likelihood='gaussian' for view='symmetric'")
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "VAETrainConfig":
-        """Build from a mapping, raising `ConfigError` that names unknown keys and the allowed ones."""
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; "
-                              f"allowed: {', '.join(names)}")
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> "VAETrainConfig":
-        return self.from_dict({**dataclasses.asdict(self), **changes})
 
 
 def build_vae(cfg: VAETrainConfig, input_shape=(1, 28, 28)) -> VAE:
@@ -172,13 +159,7 @@ def train_vae(cfg: VAETrainConfig, *, train_x: torch.Tensor, val_x: torch.Tensor
     def train(resume, save):
         model = build_vae(cfg, input_shape).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        history = {k: [] for k in HISTORY_KEYS}
-        start_epoch = 0
-        if resume is not None:
-            model.load_state_dict(resume["state"]["model"], strict=True)
-            optimizer.load_state_dict(resume["state"]["optimizer"])
-            history = {k: list(v) for k, v in resume["metrics"]["history"].items()}
-            start_epoch = int(resume["step"])
+        history, start_epoch = checkpoints.restore_training(resume, model, optimizer, HISTORY_KEYS)
         n = train_x.shape[0]
         bar = tqdm(range(start_epoch, cfg.epochs), desc=f"VAE ({cfg.prior} prior)", disable=not progress,
                    initial=start_epoch, total=cfg.epochs)
