@@ -13,9 +13,10 @@ measured on one CPU thread, torch 2.13):
 - 1 epoch on the first 5 000 training images ("smoke"): 92.1% (validation 92.6%);
   about 6 s of training plus 6 s for the 10 000-image validation pass.
 - 1 epoch on all 50 000: 98.0% (validation 98.1%); 56 s of training + 6 s validation.
-- "quick" (5 epochs) and "full" (12 epochs), both with lr ×0.8 per epoch, are
-  meant to reach the ≥ 99% the exercise requires; check `accuracy` on the test
-  split before using a classifier for the book's headline FIDs (not yet measured).
+- "quick" (5 epochs on all 50 000, lr ×0.8 per epoch): 98.8% (validation 98.78%), 3.2 min
+  on two threads. This is below the ≥ 99% the exercise requires for the book's FIDs.
+- "full" (12 epochs) is not measured yet; check `accuracy` on the test split before
+  using a classifier for headline FIDs.
 """
 
 from __future__ import annotations
