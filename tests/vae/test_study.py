@@ -59,3 +59,10 @@ def test_prior_study_trains_scores_and_summarises_tiny_runs():
 def test_mean_std_text():
     assert study.mean_std_text(-88.8, 0.7) == "-88.80 ± 0.70"
     assert study.mean_std_text(-88.8, float("nan")) == "-88.80"
+
+
+def test_basics_splits_follow_the_reference_protocol():
+    cfg = study.BasicsConfig.for_profile("smoke")
+    assert (cfg.train_split, cfg.val_split) == ("trainval", "test")
+    with pytest.raises(ConfigError, match="val_split"):
+        study.BasicsConfig.for_profile("smoke", val_split="train")
