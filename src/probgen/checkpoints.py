@@ -166,6 +166,17 @@ def train_or_load(kind: str, config: Any, train: Callable[..., tuple[dict, int, 
     return load_checkpoint(path, kind=kind, config=config)
 
 
+def cpu_state(model) -> dict:
+    """A detached CPU copy of a module's state dict, as checkpoints store it."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def restore_model(model, payload: dict, device):
+    """Load a checkpoint's weights into a freshly built `model` (strictly); return it on `device` in eval mode."""
+    model.load_state_dict(payload["state"]["model"], strict=True)
+    return model.to(device).eval()
+
+
 def restore_training(resume: dict | None, model, optimizer, history_keys) -> tuple[dict, int]:
     """Load a partial checkpoint of `train_or_load` into `model` and `optimizer` (strictly).
 

@@ -221,6 +221,12 @@ def _json_default(obj: Any):
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def param_like(module) -> dict:
+    """Device and dtype of a module's first parameter, to cast data to (whatever the default dtype)."""
+    p = next(module.parameters())
+    return {"device": p.device, "dtype": p.dtype}
+
+
 @contextlib.contextmanager
 def torch_threads(n: int):
     """Run the block with `n` torch intra-op threads, then restore the previous number.

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, check_choice, check_profile, resolve_device
+from ..runtime import ConfigError, FromDict, check_choice, check_profile, param_like, resolve_device
 
 OPTIMIZERS = ("adam", "adadelta", "sgd")
 HISTORY_KEYS = ("epoch", "seconds", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -173,15 +173,6 @@ def check_images(x: torch.Tensor, what: str = "images") -> None:
                          "[-1, 1]: use load_mnist(..., view='symmetric'), or 2 * x - 1")
 
 
-def _param_like(model: nn.Module) -> dict:
-    p = next(model.parameters())
-    return {"device": p.device, "dtype": p.dtype}
-
-
-def _cpu_state(model: nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 def _make_optimizer(cfg: ClassifierConfig, model: nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -194,7 +185,7 @@ def _make_optimizer(cfg: ClassifierConfig, model: nn.Module) -> torch.optim.Opti
 def _loss_and_accuracy(model: MNISTClassifier, x: torch.Tensor, y: torch.Tensor,
                        batch_size: int) -> tuple[float, float]:
     """Mean cross-entropy (nats) and accuracy of `model` in its current mode."""
-    like = _param_like(model)
+    like = param_like(model)
     loss, correct = 0.0, 0
     for start in range(0, x.shape[0], batch_size):
         logits = model(x[start:start + batch_size].to(**like))
@@ -246,7 +237,7 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
         optimizer = _make_optimizer(cfg, model)
         history, start_epoch = checkpoints.restore_training(resume, model, optimizer, HISTORY_KEYS)
         n = train_x.shape[0]
-        like = _param_like(model)
+        like = param_like(model)
         bar = tqdm(range(start_epoch, cfg.epochs), desc="MNIST classifier", disable=not progress,
                    initial=start_epoch, total=cfg.epochs)
         for epoch in bar:
@@ -284,14 +275,13 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_acc)
             bar.set_postfix(loss=f"{loss_sum / n:.4f}", val_acc=f"{val_acc:.4f}")
-            save({"model": _cpu_state(model), "optimizer": optimizer.state_dict()}, epoch + 1, {"history": history})
+            save({"model": checkpoints.cpu_state(model), "optimizer": optimizer.state_dict()}, epoch + 1,
+                 {"history": history})
         bar.close()
-        return {"model": _cpu_state(model)}, cfg.epochs, {"history": history}
+        return {"model": checkpoints.cpu_state(model)}, cfg.epochs, {"history": history}
 
     payload = checkpoints.train_or_load("mnist_classifier", key, train, log=log)
-    model = build_classifier(cfg)
-    model.load_state_dict(payload["state"]["model"], strict=True)
-    model.to(device).eval()
+    model = checkpoints.restore_model(build_classifier(cfg), payload, device)
     history = payload["metrics"]["history"]
     if history["val_accuracy"]:
         log(f"MNIST classifier ({cfg.epochs} epochs on {train_x.shape[0]} images): "
@@ -303,7 +293,7 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
 def predict_proba(model: MNISTClassifier, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """(N, 10) class probabilities (float32, on CPU) of (N, 1, 28, 28) images in [-1, 1], in eval mode."""
     check_images(x)
-    like = _param_like(model)
+    like = param_like(model)
     was_training = model.training
     model.eval()
     try:

@@ -184,12 +184,10 @@ def train_score_model(cfg: Score2DConfig, data: torch.Tensor, labels: torch.Tens
             if done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 save(_state(model, optimizer, generator), done, {"history": history, "block": block})
         bar.close()
-        return {"model": _cpu_state(model)}, cfg.steps, {"history": history}
+        return {"model": checkpoints.cpu_state(model)}, cfg.steps, {"history": history}
 
     payload = checkpoints.train_or_load("score2d", key, train, log=log)
-    model = build_score_model(cfg, dim)
-    model.load_state_dict(payload["state"]["model"], strict=True)
-    model.to(device).eval()
+    model = checkpoints.restore_model(build_score_model(cfg, dim), payload, device)
     history = payload["metrics"]["history"]
     if history["loss"]:
         log(f"score model ({cfg.loss}, {cfg.steps} steps): final loss {history['loss'][-1]:.4f}")
@@ -197,8 +195,5 @@ def train_score_model(cfg: Score2DConfig, data: torch.Tensor, labels: torch.Tens
 
 
 def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict:
-    return {"model": _cpu_state(model), "optimizer": optimizer.state_dict(), "generator": generator.get_state()}
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"model": checkpoints.cpu_state(model), "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state()}

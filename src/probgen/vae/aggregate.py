@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..runtime import param_like
 from .model import VAE
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _param_like(model: torch.nn.Module) -> dict:
-    p = next(model.parameters())
-    return {"device": p.device, "dtype": p.dtype}
 
 
 @torch.no_grad()
 def encode_dataset(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances of every image. Args: x (N, C, H, W). Returns: two (N, D) CPU tensors."""
-    like = _param_like(model)
+    like = param_like(model)
     means, log_vars = [], []
     for start in range(0, x.shape[0], batch_size):
         m, lv = model.encode(x[start:start + batch_size].to(**like))
@@ -37,7 +29,7 @@ def aggregate_posterior_samples(model: VAE, x: torch.Tensor, generator: torch.Ge
     `generator` must live on the model's device.
     """
     means, log_vars = encode_dataset(model, x, batch_size)
-    device = _device(model)
+    device = param_like(model)["device"]
     eps = torch.randn(means.shape, generator=generator, device=device, dtype=means.dtype).cpu()
     return means + torch.exp(0.5 * log_vars) * eps
 
@@ -144,7 +136,7 @@ def manifold_grid(model: VAE, n: int = 20, span: tuple[float, float] = (0.05, 0.
     normal = torch.distributions.Normal(0.0, 1.0)
     q = normal.icdf(torch.linspace(span[0], span[1], n, dtype=torch.float64)).float()
     z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")  # rows: z2 from high to low
-    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], -1).to(_device(model))  # (n*n, 2)
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], -1).to(param_like(model)["device"])  # (n*n, 2)
     return image_grid(model.decode(z).cpu(), nrow=n)
 
 
@@ -160,7 +152,7 @@ def latent_traversal(model: VAE, z0: torch.Tensor, k=(-2, -1, 0, 1, 2), dims=Non
     Returns:
         (len(dims), len(k), H, W) CPU tensor; `image_grid(out.flatten(0, 1), nrow=len(k))` shows it.
     """
-    z0 = _as_latent(z0).to(_device(model))
+    z0 = _as_latent(z0).to(param_like(model)["device"])
     dims = list(range(z0.numel())) if dims is None else list(dims)
     offsets = torch.as_tensor(k, dtype=z0.dtype, device=z0.device) * step
     z = z0.repeat(len(dims), len(offsets), 1)  # (dims, K, D)
@@ -173,7 +165,7 @@ def latent_traversal(model: VAE, z0: torch.Tensor, k=(-2, -1, 0, 1, 2), dims=Non
 @torch.no_grad()
 def interpolate_latent(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, n: int = 10) -> torch.Tensor:
     """Decode the straight line between the posterior means of two images. Returns: (n, H, W) CPU tensor."""
-    like = _param_like(model)
+    like = param_like(model)
     device = like["device"]
     mean, _ = model.encode(torch.stack([x_a.reshape(model.encoder.input_shape),
                                         x_b.reshape(model.encoder.input_shape)]).to(**like))

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..runtime import param_like
 from .nets import BernoulliLikelihood
 from .priors import LOG_2PI, StandardGaussianPrior
 
@@ -47,10 +48,6 @@ class VAE(nn.Module):
     @property
     def latent_dim(self) -> int:
         return self.prior.dim
-
-    def _device_dtype(self) -> dict:
-        p = next(self.parameters())
-        return {"device": p.device, "dtype": p.dtype}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Args: x (B, C, H, W). Returns: mean, log_var of q(z|x), each (B, D)."""
@@ -126,4 +123,4 @@ class VAE(nn.Module):
 
     def example_input(self) -> torch.Tensor:
         """A zero batch of one image, for `architecture_table`."""
-        return torch.zeros(1, *self.encoder.input_shape, **self._device_dtype())
+        return torch.zeros(1, *self.encoder.input_shape, **param_like(self))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, check_choice, resolve_device
+from ..runtime import ConfigError, FromDict, check_choice, param_like, resolve_device
 from .model import VAE
 from .nets import BernoulliLikelihood, ConvDecoder, ConvEncoder, GaussianLikelihood, MLPDecoder, MLPEncoder
 from .priors import FlowPrior, MixtureOfGaussiansPrior, StandardGaussianPrior, VampPrior
@@ -119,7 +119,7 @@ def _epoch_generators(seed: int, epoch: int, device: str) -> tuple[torch.Generat
 @torch.no_grad()
 def _mean_terms(model: VAE, x: torch.Tensor, batch_size: int, generator: torch.Generator) -> dict[str, float]:
     """Mean -ELBO, reconstruction NLL and KL over `x`, in nats per image."""
-    like = _param_like(model)
+    like = param_like(model)
     sums = {"neg_elbo": 0.0, "reconstruction_nll": 0.0, "kl": 0.0}
     for start in range(0, x.shape[0], batch_size):
         t = model.elbo_terms(x[start:start + batch_size].to(**like), generator)
@@ -169,7 +169,7 @@ def train_vae(cfg: VAETrainConfig, *, train_x: torch.Tensor, val_x: torch.Tensor
             model.train()
             sums = {"neg_elbo": 0.0, "reconstruction_nll": 0.0, "kl": 0.0}
             for step, idx in enumerate(torch.randperm(n, generator=order).split(cfg.batch_size)):
-                x = train_x[idx].to(**_param_like(model))
+                x = train_x[idx].to(**param_like(model))
                 terms = model.elbo_terms(x, noise)
                 loss = -(terms["reconstruction"] - model.beta * terms["kl"]).mean()
                 if not torch.isfinite(loss):
@@ -190,28 +190,17 @@ def train_vae(cfg: VAETrainConfig, *, train_x: torch.Tensor, val_x: torch.Tensor
                 history[f"train_{k}"].append(v / n)
                 history[f"val_{k}"].append(val[k])
             bar.set_postfix(train=f"{sums['neg_elbo'] / n:.2f}", val=f"{val['neg_elbo']:.2f}")
-            save({"model": _cpu_state(model), "optimizer": optimizer.state_dict()}, epoch + 1, {"history": history})
+            save({"model": checkpoints.cpu_state(model), "optimizer": optimizer.state_dict()}, epoch + 1,
+                 {"history": history})
         bar.close()
-        return {"model": _cpu_state(model)}, cfg.epochs, {"history": history}
+        return {"model": checkpoints.cpu_state(model)}, cfg.epochs, {"history": history}
 
     payload = checkpoints.train_or_load("vae", key, train, log=log)
-    model = build_vae(cfg, input_shape)
-    model.load_state_dict(payload["state"]["model"], strict=True)
-    model.to(device).eval()
+    model = checkpoints.restore_model(build_vae(cfg, input_shape), payload, device)
     history = payload["metrics"]["history"]
     if history["val_neg_elbo"]:
         log(f"VAE ({cfg.prior} prior, {cfg.epochs} epochs): validation -ELBO {history['val_neg_elbo'][-1]:.2f} nats")
     return model, history
-
-
-def _param_like(model: torch.nn.Module) -> dict:
-    """Device and dtype of the model's parameters: data are cast to them, whatever the default dtype."""
-    p = next(model.parameters())
-    return {"device": p.device, "dtype": p.dtype}
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()
@@ -227,7 +216,7 @@ def evaluate(model: VAE, x: torch.Tensor, *, iwae_k: int | None = None, batch_si
         dict with elbo_mean, elbo_sem (standard error over images), reconstruction_mean, kl_mean,
         elbo_per_image (N,) numpy, and iwae_mean, iwae_sem, iwae_per_image (None without iwae_k).
     """
-    like = _param_like(model)
+    like = param_like(model)
     if generator is None:
         generator = torch.Generator(device=like["device"]).manual_seed(0)
     was_training = model.training
