@@ -98,24 +98,16 @@ def test_train_then_load_from_cache(data):
     assert not any("loaded" in m for m in logs)
 
 
-def test_interrupted_run_resumes_and_ends_with_the_same_weights(data, monkeypatch, tmp_path):
+def test_interrupted_run_resumes_and_ends_with_the_same_weights(data, monkeypatch, tmp_path, interrupt_call):
     cfg = ClassifierConfig(**TINY)
     straight, straight_history = _train(cfg, data)
 
     monkeypatch.setenv("PROBGEN_CACHE", str(tmp_path / "other_cache"))
-    real = clf_module._loss_and_accuracy
-    calls = []
-
-    def stop_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # validation of epoch 2: epoch 1 has been saved
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(clf_module, "_loss_and_accuracy", stop_in_epoch_2)
+    # The 2nd call is the validation of epoch 2: epoch 1 has been saved.
+    restore = interrupt_call(clf_module, "_loss_and_accuracy", at_call=2)
     with pytest.raises(KeyboardInterrupt):
         _train(cfg, data)
-    monkeypatch.setattr(clf_module, "_loss_and_accuracy", real)
+    restore()
     logs = []
     resumed, history = _train(cfg, data, logs)
     assert any("resuming mnist_classifier from step 1" in m for m in logs)

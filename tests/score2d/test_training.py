@@ -54,21 +54,12 @@ def test_other_data_or_config_trains_again(data):
     assert any("loaded" in m for m in logs)
 
 
-def test_interrupted_run_resumes_and_ends_with_the_same_weights(data, monkeypatch, tmp_path):
+def test_interrupted_run_resumes_and_ends_with_the_same_weights(data, monkeypatch, tmp_path, interrupt_call):
     cfg = Score2DConfig(**{**TINY, "log_every": 7})  # a partial block is pending at the checkpoint
-    real = score_training.step_loss
-    calls = []
-
-    def stop_at_step_25(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 25:  # step 20's checkpoint has been written
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(score_training, "step_loss", stop_at_step_25)
+    restore = interrupt_call(score_training, "step_loss", at_call=25)  # step 20's checkpoint has been written
     with pytest.raises(KeyboardInterrupt):
         _train(cfg, data)
-    monkeypatch.setattr(score_training, "step_loss", real)
+    restore()
     logs = []
     resumed, history = _train(cfg, data, logs=logs)
     assert any("resuming score2d from step 20" in m for m in logs)

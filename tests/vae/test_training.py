@@ -59,21 +59,13 @@ def test_other_data_or_config_trains_again(data):
     assert not any("loaded" in m for m in logs)
 
 
-def test_interrupted_run_resumes_at_the_next_epoch(data, monkeypatch, tmp_path):
+def test_interrupted_run_resumes_at_the_next_epoch(data, monkeypatch, tmp_path, interrupt_call):
     cfg = VAETrainConfig(prior="flow", flow_layers=2, flow_hidden=8, **TINY)
-    real = vae_training._mean_terms
-    calls = []
-
-    def stop_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # validation of epoch 2: epoch 1 has been saved
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(vae_training, "_mean_terms", stop_in_epoch_2)
+    # The 2nd call is the validation of epoch 2: epoch 1 has been saved.
+    restore = interrupt_call(vae_training, "_mean_terms", at_call=2)
     with pytest.raises(KeyboardInterrupt):
         _train(cfg, *data)
-    monkeypatch.setattr(vae_training, "_mean_terms", real)
+    restore()
     logs = []
     resumed, history = _train(cfg, *data, logs)
     assert any("resuming vae from step 1" in m for m in logs)
