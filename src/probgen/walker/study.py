@@ -7,6 +7,7 @@ configuration), so an interrupted study resumes with the runs it has not done.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,8 +76,6 @@ def run_one(cfg: WalkerStudyConfig, method: str, seed: int, *, log=print) -> dic
     key = {**settings, "method": method, "run_seed": seed, "walker_params": config_dict(DEFAULT_PARAMS)}
 
     def compute():
-        import time
-
         start = time.perf_counter()
         res = cfg.methods()[method](cfg.objective(), PLAN_SIZE, cfg.budget, seed)
         return {"method": method, "seed": seed, "best_value": float(res.best_value),
@@ -107,11 +106,9 @@ def robustness(cfg: WalkerStudyConfig, plan, *, seed: int = 0) -> np.ndarray:
     """Distances of `robustness_draws` copies of `plan` perturbed by N(0, robustness_sigma²), clipped to [-1, 1]."""
     rng = np.random.default_rng(seed)
     plan = np.asarray(plan, dtype=float)
-    out = []
-    for _ in range(cfg.robustness_draws):
-        noisy = np.clip(plan + cfg.robustness_sigma * rng.standard_normal(plan.shape), -1.0, 1.0)
-        out.append(distance(noisy, seconds=cfg.seconds))
-    return np.array(out)
+    objective = cfg.objective()
+    noisy = np.clip(plan + cfg.robustness_sigma * rng.standard_normal((cfg.robustness_draws, plan.size)), -1.0, 1.0)
+    return np.array([objective(p) for p in noisy])
 
 
 def best_run(study: dict) -> dict:
