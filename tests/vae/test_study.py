@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from probgen.runtime import ConfigError
 from probgen.vae import study
