@@ -1,0 +1,174 @@
+"""The U-Net: shapes for several configs, zero output at initialisation, time and label conditioning, validation."""
+
+import pytest
+import torch
+
+from probgen.nets import NULL_LABEL, UNet, UNetConfig, sinusoidal_embedding
+from probgen.runtime import ConfigError
+
+TINY = dict(base_channels=8, groups=4, heads=2, channel_mults=(1, 2))
+
+
+def unet(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    return UNet(**{**TINY, **kwargs})
+
+
+def randomise(net, seed=1):
+    """Redraw every weight (the zero-initialised ones included), so the output depends on every input."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if p.ndim > 1:
+                p.normal_(0, 0.3 / p[0].numel() ** 0.5)
+            elif "norm" not in name:
+                p.normal_(0, 0.05)
+    return net
+
+
+def batch(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=g), torch.tensor([0.0, 10.0, 999.0][:n])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"patch_size": 2},
+    {"channel_mults": (1, 2, 2), "attention_resolutions": (14, 7)},
+    {"patch_size": 2, "attention_resolutions": (14, 7)},
+    {"attention_resolutions": ()},
+    {"n_classes": 3, "cond_mode": "add"},
+    {"n_classes": 3, "cond_mode": "cross_attention", "context_tokens": 2, "patch_size": 2},
+    {"num_res_blocks": 2, "in_channels": 2},
+])
+def test_output_shape_and_zero_at_initialisation(kwargs):
+    net = unet(**kwargs)
+    c = net.cfg.in_channels
+    x, t = torch.randn(3, c, 28, 28), torch.tensor([0.0, 5.0, 19.0])
+    y = torch.tensor([0, 2, NULL_LABEL]) if net.cfg.n_classes else None
+    out = net(x, t, y)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.count_nonzero(out) == 0  # the output conv is zero-initialised
+    out = randomise(net)(x, t, y)
+    assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() > 0
+
+
+def test_resolutions():
+    assert UNetConfig().resolutions == (28, 14, 7)
+    assert UNetConfig(channel_mults=(1, 2), patch_size=2).resolutions == (14, 7)
+
+
+@pytest.mark.parametrize("cond_mode", ["add", "cross_attention"])
+def test_after_a_few_steps_the_output_depends_on_t_and_y(cond_mode):
+    """Zero-initialised output and residual convolutions make the initial network constant in t and y; one Adam
+    step only moves the output conv (the others get zero gradient through it), so t and y reach the output from
+    the second step on. Three steps suffice."""
+    net = unet(n_classes=3, cond_mode=cond_mode)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, t = batch(3)
+    y = torch.tensor([0, 1, 2])
+    for _ in range(3):
+        opt.zero_grad()
+        (net(x, t, y) - x).pow(2).mean().backward()
+        opt.step()
+    with torch.no_grad():
+        xx = x[:1].expand(2, -1, -1, -1)
+        by_t = net(xx, torch.tensor([1.0, 500.0]), torch.tensor([1, 1]))
+        by_y = net(xx, torch.tensor([7.0, 7.0]), torch.tensor([0, 2]))
+    assert (by_t[0] - by_t[1]).abs().max() > 1e-6
+    assert (by_y[0] - by_y[1]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("cond_mode", ["add", "cross_attention"])
+def test_null_label_and_none_agree_and_labels_are_checked(cond_mode):
+    net = randomise(unet(n_classes=3, cond_mode=cond_mode))
+    x, t = batch(3)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, t, torch.full((3,), NULL_LABEL)), net(x, t, None), rtol=0, atol=0)
+        assert not torch.allclose(net(x, t, torch.tensor([0, 0, 0])), net(x, t, None))
+        torch.testing.assert_close(net(x, t, torch.tensor(2)), net(x, t, torch.tensor([2, 2, 2])))  # broadcast
+    for bad in ([0, 3, 1], [-2, 0, 0]):
+        with pytest.raises(ValueError, match="labels must be in 0..2"):
+            net(x, t, torch.tensor(bad))
+
+
+def test_unconditional_unet_refuses_real_labels_but_accepts_null():
+    net = randomise(unet())
+    x, t = batch(2)
+    with pytest.raises(ValueError, match="unconditional"):
+        net(x, t, torch.tensor([0, NULL_LABEL]))
+    torch.testing.assert_close(net(x, t, torch.full((2,), NULL_LABEL)), net(x, t))
+
+
+def test_wrong_input_shape_raises():
+    net = unet()
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        net(torch.zeros(2, 1, 14, 14), torch.zeros(2))
+    with pytest.raises(ValueError, match="U-Net takes"):
+        net(torch.zeros(2, 3, 28, 28), torch.zeros(2))
+    with pytest.raises(ValueError, match="U-Net takes"):
+        net(torch.zeros(2, 784), torch.zeros(2))
+
+
+def test_scalar_time_broadcasts_and_time_scale_is_applied():
+    net = randomise(unet())
+    x, _ = batch(2)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, torch.tensor(3.0)), net(x, torch.tensor([3.0, 3.0])))
+        scaled = randomise(unet(time_scale=1000.0))
+        torch.testing.assert_close(scaled(x, torch.tensor([0.25, 0.5])), net(x, torch.tensor([250.0, 500.0])))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"patch_size": 2, "n_classes": 3, "cond_mode": "cross_attention"}])
+def test_channels_last_gives_the_same_output(kwargs):
+    net = randomise(unet(**kwargs))
+    x, t = batch(3)
+    y = torch.tensor([0, 1, NULL_LABEL]) if "n_classes" in kwargs else None
+    with torch.no_grad():
+        a = net(x, t, y)
+        b = net.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last), t, y)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"base_channels": 8, "groups": 3}, "groups=3"),
+    ({"base_channels": 8, "groups": 16, "channel_mults": (2, 3)}, "groups=16.*base_channels=8"),
+    ({"image_size": 28, "channel_mults": (1, 2, 2, 2)}, "halved"),
+    ({"image_size": 28, "patch_size": 2, "channel_mults": (1, 2, 2)}, "halved"),
+    ({"image_size": 28, "patch_size": 3}, "patch_size"),
+    ({"cond_mode": "concat"}, "cond_mode"),
+    ({"n_classes": 0}, "n_classes"),
+    ({"num_res_blocks": 0}, "num_res_blocks"),
+    ({"channel_mults": ()}, "channel_mult"),
+    ({"channel_mults": (1, 0)}, "channel_mult"),
+])
+def test_bad_configs_raise(kwargs, words):
+    with pytest.raises(ConfigError, match=words):
+        UNetConfig(**kwargs)
+
+
+def test_bad_heads_and_unknown_keys_raise():
+    with pytest.raises(ConfigError, match="heads=3"):
+        UNet(**{**TINY, "heads": 3})
+    with pytest.raises(ConfigError, match="unknown"):
+        UNet(base_channel=8)
+
+
+def test_groups_must_divide_the_stem_width():
+    with pytest.raises(ConfigError, match="groups"):
+        UNet(base_channels=12, groups=8, heads=4, channel_mults=(2, 4))
+
+
+def test_sinusoidal_embedding():
+    t = torch.tensor([0.0, 1.0, 250.0])
+    emb = sinusoidal_embedding(t, 16)
+    assert emb.shape == (3, 16) and emb.dtype == torch.float32
+    torch.testing.assert_close(emb[0, :8], torch.ones(8))  # cos(0) = 1
+    torch.testing.assert_close(emb[0, 8:], torch.zeros(8))  # sin(0) = 0
+    # ω_0 = 1: the first frequency is t itself
+    assert emb[2, 0].item() == pytest.approx(torch.cos(torch.tensor(250.0)).item(), abs=1e-5)
+    assert emb[1, 8].item() == pytest.approx(torch.sin(torch.tensor(1.0)).item(), abs=1e-6)
+    assert emb.abs().max() <= 1.0
+    assert sinusoidal_embedding(t.double(), 4).dtype == torch.float32
+    with pytest.raises(ConfigError, match="even"):
+        sinusoidal_embedding(t, 7)
