@@ -1,0 +1,252 @@
+"""One resumable trainer for every diffusion-style model: Adam, warm-up and decay, gradient clipping, EMA.
+
+A "model" is any object with a `.network` (nn.Module) and a
+`.loss(x0, y=None, generator=None)` returning a scalar: `DDPM`, and the flow
+matching and score-SDE models of the later chapters. The trainer
+
+- caches the result under a hash of (kind, full config, data fingerprint), so a
+  rerun loads it instead of training;
+- writes a partial checkpoint (network, EMA, optimizer, history) atomically at
+  every epoch end and every `save_every_s` seconds, and resumes from it: data
+  order is a function of (seed, epoch) and each step's t and noise a function of
+  (seed, step), so a resumed run takes exactly the steps an uninterrupted run
+  would have taken;
+- on CUDA uses channels_last, bf16 autocast and (optionally) torch.compile; on
+  the CPU fp32 and channels_last (bf16 is slower on CPUs without AMX);
+- stops with a clear `FloatingPointError` on a NaN or infinite loss, leaving the
+  last checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .. import checkpoints
+from ..runtime import ConfigError, FromDict, resolve_device
+
+HISTORY_KEYS = ("epoch", "step", "seconds", "loss", "lr", "images_per_s")
+
+
+@dataclass(frozen=True)
+class TrainConfig(FromDict):
+    """Optimisation settings (every field except `device`, `compile` and `save_every_s` names the checkpoint)."""
+
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # multiplied into the learning rate after every step (the reference uses 0.9999)
+    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    ema_decay: float = 0.999
+    grad_clip: float | None = 1.0  # max gradient norm; None: no clipping
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many steps (None: all epochs)
+    preview_epochs: tuple[int, ...] = ()  # epochs after which `preview` is called on the EMA network
+    device: str = "auto"
+    compile: bool = False  # torch.compile the network (CUDA only)
+    save_every_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "preview_epochs", tuple(self.preview_epochs))
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be a positive integer")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr={self.lr!r} must be a positive number")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay={self.lr_decay!r} must be in (0, 1]")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay={self.ema_decay!r} must be in [0, 1)")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps={self.max_steps!r} must be None or positive")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps={self.warmup_steps!r} must be ≥ 0")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip={self.grad_clip!r} must be None (no clipping) or positive")
+
+    def cache_key(self) -> dict:
+        key = checkpoints.config_dict(self)
+        for name in ("device", "compile", "save_every_s"):
+            key.pop(name)
+        return key
+
+    def lr_at(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        return self.lr * warm * self.lr_decay**step
+
+
+class EMA:
+    """Exponential moving average of a network's weights, with the usual warm-up of the decay.
+
+    decay_k = min(decay, (1 + k) / (10 + k)) at update k, so early averages are not dominated
+    by the random initialisation. Buffers are copied, not averaged.
+    """
+
+    def __init__(self, network: nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = copy.deepcopy(network).eval()
+        self.shadow.requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, network: nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for s, p in zip(self.shadow.parameters(), network.parameters()):
+            s.lerp_(p.detach(), 1 - d)
+        for s, b in zip(self.shadow.buffers(), network.buffers()):
+            s.copy_(b)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"shadow": checkpoints.cpu_state(self.shadow), "updates": torch.tensor(self.updates)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shadow.load_state_dict(state["shadow"], strict=True)
+        self.updates = int(state["updates"])
+
+
+def _step_generator(device: str, seed: int, step: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
+
+
+def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainConfig, data: torch.Tensor,
+                    labels: torch.Tensor | None = None, *, preview: Callable[[Any], torch.Tensor] | None = None,
+                    log: Callable[[str], None] = print, progress: bool = True) -> tuple[Any, dict]:
+    """Train `build()` on `data` (or load it from the cache); return (model with EMA weights, record).
+
+    Args:
+        kind: cache kind, e.g. "ddpm".
+        key: everything else that defines the model (network and schedule configs, ...); together
+            with `cfg.cache_key()` and the data fingerprints it names the checkpoint.
+        build: returns a fresh model (an object with `.network` and `.loss`), on the CPU.
+        cfg: optimisation settings.
+        data: (N, …) training examples; labels: (N,) class labels or None.
+        preview: called on a model whose network holds the EMA weights after each epoch in
+            `cfg.preview_epochs`; returns a tensor kept in the record (e.g. a grid of samples).
+    Returns:
+        (model, record): the model's network holds the EMA weights, in eval mode, on the device;
+        record = {"history": per-epoch lists (HISTORY_KEYS), "previews": {epoch: tensor},
+        "losses": per-step losses averaged over blocks of 50 steps, "step": steps taken,
+        "network_state": the raw (non-EMA) weights}.
+    """
+    from tqdm.auto import tqdm
+
+    device = resolve_device(cfg.device)
+    if labels is not None and labels.shape != (data.shape[0],):
+        raise ValueError(f"labels must have shape ({data.shape[0]},), not {tuple(labels.shape)}")
+    if not torch.isfinite(data).all():
+        raise ValueError("the training data contain NaN or infinite values")
+    full_key = {**key, "train": cfg.cache_key(), "data": checkpoints.data_fingerprint(data),
+                "labels": None if labels is None else checkpoints.data_fingerprint(labels)}
+    n = data.shape[0]
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps,
+                                                                                  cfg.epochs * steps_per_epoch)
+    images = data.ndim == 4
+    memory_format = torch.channels_last if images else torch.contiguous_format
+
+    def train(resume, save):
+        model = build()
+        network = model.network.to(device, memory_format=memory_format)
+        ema = EMA(network, cfg.ema_decay)
+        optimizer = torch.optim.Adam(network.parameters(), lr=cfg.lr)
+        record = {"history": {k: [] for k in HISTORY_KEYS}, "previews": {}, "losses": []}
+        step = 0
+        if resume is not None:
+            network.load_state_dict(resume["state"]["network"], strict=True)
+            ema.load_state_dict(resume["state"]["ema"])
+            optimizer.load_state_dict(resume["state"]["optimizer"])
+            record = copy.deepcopy(resume["metrics"])
+            step = int(resume["step"])
+        if cfg.compile and device == "cuda":
+            model.network = torch.compile(network)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+        x_all = data.to(device)
+        y_all = None if labels is None else labels.to(device).long()
+
+        def payload():
+            return {"network": checkpoints.cpu_state(network), "ema": ema.state_dict(),
+                    "optimizer": optimizer.state_dict()}
+
+        last_save = time.perf_counter()
+        block: list[float] = list(record.pop("_block", []))
+        partial_epoch = record.pop("_epoch", None)  # (loss sum, images, seconds) of an epoch cut by a save
+        bar = tqdm(total=total_steps, initial=step, desc=kind, disable=not progress)
+        while step < total_steps:
+            epoch, offset = divmod(step, steps_per_epoch)
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch)).to(device)
+            t_epoch, seen, loss_sum, seconds_before = time.perf_counter(), 0, 0.0, 0.0
+            if offset and partial_epoch is not None:  # resuming inside this epoch: keep its running totals
+                loss_sum, seen, seconds_before = partial_epoch
+            partial_epoch = None
+            network.train()
+            for b in range(offset, steps_per_epoch):
+                if step >= total_steps:
+                    break
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                x = x_all[idx].contiguous(memory_format=memory_format) if images else x_all[idx]
+                y = None if y_all is None else y_all[idx]
+                lr = cfg.lr_at(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast:
+                    loss = model.loss(x, y, generator=_step_generator(device, cfg.seed, step))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{kind}: the loss became {loss.item()} at step {step + 1} (lr={lr:g}); the last checkpoint "
+                        f"is kept. Try a lower lr (e.g. {cfg.lr / 3:g}) or gradient clipping (grad_clip=1).")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip)
+                optimizer.step()
+                ema.update(network)
+                value = loss.item()
+                loss_sum += value * x.shape[0]
+                seen += x.shape[0]
+                block.append(value)
+                if len(block) == 50:
+                    record["losses"].append(sum(block) / 50)
+                    block = []
+                step += 1
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
+                if time.perf_counter() - last_save > cfg.save_every_s and step < total_steps:
+                    running = (loss_sum, seen, seconds_before + time.perf_counter() - t_epoch)
+                    save(payload(), step, {**record, "_block": block, "_epoch": running})
+                    last_save = time.perf_counter()
+            if seen:  # an epoch finished (or the run stopped at max_steps inside it)
+                seconds = seconds_before + time.perf_counter() - t_epoch
+                h = record["history"]
+                h["epoch"].append(epoch + 1)
+                h["step"].append(step)
+                h["seconds"].append(seconds)
+                h["loss"].append(loss_sum / seen)
+                h["lr"].append(lr)
+                h["images_per_s"].append(seen / seconds)
+            if preview is not None and (epoch + 1) in cfg.preview_epochs and step == (epoch + 1) * steps_per_epoch:
+                original = model.network
+                model.network = ema.shadow
+                record["previews"][epoch + 1] = preview(model).cpu()
+                model.network = original
+            if step < total_steps:
+                save(payload(), step, {**record, "_block": block})
+                last_save = time.perf_counter()
+        bar.close()
+        return payload(), step, record
+
+    payload = checkpoints.train_or_load(kind, full_key, train, log=log)
+    model = build()
+    model.network.load_state_dict(payload["state"]["ema"]["shadow"], strict=True)
+    model.network.to(device).eval()
+    record = dict(payload["metrics"])
+    record["step"] = payload["step"]
+    record["network_state"] = payload["state"]["network"]
+    return model, record
