@@ -222,8 +222,16 @@ def _json_default(obj: Any):
 
 
 def param_like(module) -> dict:
-    """Device and dtype of a module's first parameter, to cast data to (whatever the default dtype)."""
-    p = next(module.parameters())
+    """Device and dtype of a module's first parameter, to cast data to (whatever the default dtype).
+
+    A module without parameters (e.g. an exact score or velocity field in a test) gives the
+    CPU and the default dtype.
+    """
+    import torch
+
+    p = next(module.parameters(), None)
+    if p is None:
+        return {"device": torch.device("cpu"), "dtype": torch.get_default_dtype()}
     return {"device": p.device, "dtype": p.dtype}
 
 
@@ -242,3 +250,12 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def progress(iterable, *, enabled: bool = True, desc: str = "", total: int | None = None):
+    """`iterable` wrapped in a tqdm bar (notebook-aware) that disappears when done, or unchanged if not `enabled`."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False)

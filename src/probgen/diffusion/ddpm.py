@@ -27,17 +27,11 @@ import torch
 from torch import nn
 
 from ..nets.unet import NULL_LABEL
+from ..runtime import param_like
+from ..runtime import progress as progress_bar
 from .schedules import NoiseSchedule, gather
 
 VARIANCES = ("posterior", "beta")
-
-
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 class DDPM:
@@ -64,10 +58,6 @@ class DDPM:
     @property
     def T(self) -> int:
         return self.schedule.T
-
-    def _like(self) -> dict:
-        p = next(self.network.parameters())
-        return {"device": p.device, "dtype": p.dtype}
 
     # ----- forward process and training ------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -155,7 +145,7 @@ class DDPM:
         return x0.clamp(-self.clip_x0, self.clip_x0) if self.clip_x0 is not None else x0
 
     def _start(self, n_or_shape, y, generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        like = self._like()
+        like = param_like(self.network)
         shape = (n_or_shape,) + self.sample_shape if isinstance(n_or_shape, int) else tuple(n_or_shape)
         x = torch.randn(shape, generator=generator, device=like["device"], dtype=like["dtype"])
         if y is not None:
@@ -200,7 +190,7 @@ class DDPM:
         c0 = s.alpha_bars_prev.sqrt() * s.betas / (1 - s.alpha_bars)
         ct = s.alphas.sqrt() * (1 - s.alpha_bars_prev) / (1 - s.alpha_bars)
         eps_fn = eps_fn or (lambda x_, t_, y_: self.eps(x_, t_, y_, guidance_scale))
-        for i in _progress(reversed(range(self.T)), self.T, "DDPM sampling", progress):
+        for i in progress_bar(reversed(range(self.T)), enabled=progress, desc="DDPM sampling", total=self.T):
             t = torch.full((x.shape[0],), i, device=x.device, dtype=torch.long)
             x0 = self.predict_x0(x, t, eps_fn(x, t, y))
             x = gather(c0, t, x) * x0 + gather(ct, t, x) * x
@@ -237,11 +227,11 @@ class DDPM:
         if x_T is None:
             x, y = self._start(n_or_shape, y, generator)
         else:
-            x = x_T.to(**self._like()).clone()
+            x = x_T.to(**param_like(self.network)).clone()
             y = None if y is None else torch.as_tensor(y, device=x.device).long().expand(x.shape[0])
         eps_fn = eps_fn or (lambda x_, t_, y_: self.eps(x_, t_, y_, guidance_scale))
         times = self.ddim_steps(self.T, steps)
-        for k, i in enumerate(_progress(times, len(times), f"DDIM {steps} steps", progress)):
+        for k, i in enumerate(progress_bar(times, enabled=progress, desc=f"DDIM {steps} steps")):
             t = torch.full((x.shape[0],), i, device=x.device, dtype=torch.long)
             eps = eps_fn(x, t, y)
             x0 = self.predict_x0(x, t, eps)
