@@ -9,7 +9,7 @@ from probgen.metrics import (
     accuracy,
     build_classifier,
     extract_features,
-    image_fid,
+    fid,
     load_or_train_classifier,
     predict_proba,
     train_classifier,
@@ -141,7 +141,7 @@ def test_features_are_pre_activation_float64_and_deterministic(data):
     np.testing.assert_allclose(feats, model.features(x).double().detach().numpy(), rtol=1e-6, atol=1e-6)
     probs = predict_proba(model, x)
     assert probs.shape == (50, 10) and torch.allclose(probs.sum(1), torch.ones(50))
-    assert image_fid(model, x, x) == pytest.approx(0.0, abs=1e-6)
+    assert fid(x, x, classifier=model) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_images_outside_the_symmetric_range_are_refused(data):

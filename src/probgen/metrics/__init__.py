@@ -2,19 +2,34 @@
 
 from .classifier import (
     FEATURE_DIM,
+    FID_CLASSIFIER_SHA256,
+    FID_CONFIG,
     ClassifierConfig,
+    FIDWeightsError,
     MNISTClassifier,
     accuracy,
     build_classifier,
     check_images,
+    load_fid_classifier,
     load_or_train_classifier,
     predict_proba,
     train_classifier,
 )
-from .fid import extract_features, fid, frechet_distance, gaussian_stats, image_fid
+from .fid import (
+    extract_features,
+    feature_fid,
+    fid,
+    fid_from_stats,
+    fid_reference,
+    fid_stats,
+    frechet_distance,
+    gaussian_stats,
+)
 
 __all__ = [
-    "FEATURE_DIM", "ClassifierConfig", "MNISTClassifier", "accuracy", "build_classifier", "check_images",
-    "load_or_train_classifier", "predict_proba", "train_classifier",
-    "extract_features", "fid", "frechet_distance", "gaussian_stats", "image_fid",
+    "FEATURE_DIM", "FID_CLASSIFIER_SHA256", "FID_CONFIG", "ClassifierConfig", "FIDWeightsError", "MNISTClassifier",
+    "accuracy", "build_classifier", "check_images", "load_fid_classifier", "load_or_train_classifier",
+    "predict_proba", "train_classifier",
+    "extract_features", "feature_fid", "fid", "fid_from_stats", "fid_reference", "fid_stats", "frechet_distance",
+    "gaussian_stats",
 ]

@@ -1,17 +1,26 @@
 """Fréchet distance between Gaussians fitted to classifier features (the book's FID).
 
 FID(a, b) = ||mu_a - mu_b||² + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}), where (mu, S)
-are the mean and covariance of the 128-d features of `MNISTClassifier` (not
-Inception: section 2 of EXERCISES.md). The estimate is biased upwards for
-small N, so an FID is only comparable to another at the same N: report N.
+are the mean and covariance of the 128-d features of the committed
+`MNISTClassifier` (`load_fid_classifier`; not Inception: section 2 of
+EXERCISES.md). The estimate is biased upwards for small N, so an FID is only
+comparable to another at the same N: the book reports N, and beside every FID
+the floor and ceiling of `fid_reference` at that N.
+
+- `fid(real, generated)`: FID of two image sets, (N, 1, 28, 28) in [-1, 1].
+- `fid_stats(images)` once for a reference set, then `fid_from_stats(stats, generated)` per generated set.
+- `feature_fid(features_a, features_b)` and `frechet_distance(mu1, sigma1, mu2, sigma2)`: the feature level.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
-from .classifier import MNISTClassifier, check_images
+from .. import checkpoints
+from .classifier import FID_CLASSIFIER_SHA256, MNISTClassifier, check_images, load_fid_classifier
 
 METHODS = ("eigh", "sqrtm")
 
@@ -129,7 +138,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, method: str = "eigh", eps: flo
     return max(value, 0.0)
 
 
-def fid(features_a, features_b, *, method: str = "eigh") -> float:
+def feature_fid(features_a, features_b, *, method: str = "eigh") -> float:
     """FID between two sets of features, (N_a, d) and (N_b, d): the Fréchet distance of their Gaussian fits."""
     mu_a, sigma_a = gaussian_stats(features_a)
     mu_b, sigma_b = gaussian_stats(features_b)
@@ -160,7 +169,91 @@ def extract_features(classifier: MNISTClassifier, images: torch.Tensor, batch_si
     return torch.cat(out).numpy()
 
 
-def image_fid(classifier: MNISTClassifier, images_a: torch.Tensor, images_b: torch.Tensor,
-              batch_size: int = 500) -> float:
-    """FID between two sets of (N, 1, 28, 28) images in [-1, 1], in `classifier`'s feature space."""
-    return fid(extract_features(classifier, images_a, batch_size), extract_features(classifier, images_b, batch_size))
+def fid_stats(images: torch.Tensor, *, classifier: MNISTClassifier | None = None,
+              batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the FID features of images: compute a reference set's once, reuse it.
+
+    Args:
+        images: (N, 1, 28, 28) float images in [-1, 1], N ≥ 2.
+        classifier: the feature network; None: `load_fid_classifier` on the images' device.
+        batch_size: images per forward pass.
+    Returns:
+        (mu (128,), sigma (128, 128)), float64 numpy.
+    """
+    check_images(images)
+    if classifier is None:
+        classifier = load_fid_classifier(images.device)
+    return gaussian_stats(extract_features(classifier, images, batch_size))
+
+
+def fid_from_stats(reference: tuple[np.ndarray, np.ndarray], generated: torch.Tensor, *,
+                   classifier: MNISTClassifier | None = None, batch_size: int = 500) -> float:
+    """FID between precomputed `fid_stats` of a reference set and (N, 1, 28, 28) images in [-1, 1].
+
+    The stats must come from the same classifier (by default both use the committed one).
+    """
+    mu_ref, sigma_ref = reference
+    mu_gen, sigma_gen = fid_stats(generated, classifier=classifier, batch_size=batch_size)
+    return frechet_distance(mu_ref, sigma_ref, mu_gen, sigma_gen)
+
+
+def fid(real: torch.Tensor, generated: torch.Tensor, *, classifier: MNISTClassifier | None = None,
+        batch_size: int = 500) -> float:
+    """The book's FID between two image sets, each (N, 1, 28, 28) float in [-1, 1] (MNIST view "symmetric").
+
+    Features are extracted `batch_size` images at a time; [0, 1] or [0, 255]
+    pixels are refused with a ValueError. Report N with the value (the bias
+    depends on it), and compare it with `fid_reference(N)`.
+
+    Args:
+        real, generated: the two sets (their sizes may differ; each needs N ≥ 2).
+        classifier: the feature network; None: the committed one (`load_fid_classifier`) on `real`'s device.
+        batch_size: images per forward pass.
+    Returns:
+        the FID, a float ≥ 0.
+    """
+    check_images(real, "real")
+    check_images(generated, "generated")
+    if classifier is None:
+        classifier = load_fid_classifier(real.device)
+    return fid_from_stats(fid_stats(real, classifier=classifier, batch_size=batch_size), generated,
+                          classifier=classifier, batch_size=batch_size)
+
+
+def fid_reference(n: int, *, seed: int = 0, data_dir=None, log: Callable[[str], None] = print) -> dict:
+    """The floor and ceiling to print beside an FID computed from n images: {"n", "floor", "ceiling"}.
+
+    - floor: FID(first n MNIST test images, n training images drawn without replacement from
+      "trainval" with `seed`): two real samples, so no model can be expected to beat it at this n.
+    - ceiling: FID(n noise images, first n test images), the noise i.i.d. uniform in [-1, 1]
+      per pixel (drawn with `seed`): what a model that learned nothing gets.
+
+    Both use the committed classifier on CPU. The result is cached (`checkpoints.cached_json`)
+    under n, the seed, the weights' SHA-256 and fingerprints of the two MNIST splits.
+
+    Args:
+        n: images per set, 2 ≤ n ≤ 10 000 (the test set's size).
+        seed: picks the training images and the noise.
+        data_dir: where the MNIST IDX files are (default `$PROBGEN_DATA` or `<repo>/data`).
+        log: where the cache messages go.
+    """
+    from ..data.mnist import load_mnist
+
+    test = load_mnist("test", "symmetric", data_dir=data_dir)
+    if not (isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= test.images.shape[0]):
+        raise ValueError(f"n={n!r} must be an integer in [2, {test.images.shape[0]}] (the MNIST test set's size)")
+    train = load_mnist("trainval", "symmetric", data_dir=data_dir)
+    test_x, train_x = test.images, train.images
+    key = {"n": n, "seed": seed, "weights_sha256": FID_CLASSIFIER_SHA256,
+           "test_x": checkpoints.data_fingerprint(test_x), "trainval_x": checkpoints.data_fingerprint(train_x)}
+
+    def compute() -> dict:
+        g = torch.Generator().manual_seed(seed)
+        picked = train_x[torch.randperm(train_x.shape[0], generator=g)[:n]]
+        noise = torch.rand((n, 1, 28, 28), generator=g) * 2 - 1
+        classifier = load_fid_classifier("cpu")
+        test_stats = fid_stats(test_x[:n], classifier=classifier)
+        return {"n": n, "floor": fid_from_stats(test_stats, picked, classifier=classifier),
+                "ceiling": fid_from_stats(test_stats, noise, classifier=classifier)}
+
+    return checkpoints.cached_json("fid_reference", key, compute, log=log)
