@@ -54,3 +54,7 @@ class TimeMLP(nn.Module):
         for layer in self.hidden:
             h = torch.nn.functional.silu(layer(h + emb))
         return self.out(h)
+
+    def example_input(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs of one forward pass (x (1, dim), t (1,)), for architecture tables."""
+        return torch.zeros(1, self.cfg.dim), torch.zeros(1)

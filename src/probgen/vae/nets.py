@@ -186,9 +186,9 @@ def _shape_text(obj) -> str:
 def architecture_table(module: nn.Module, example_input: torch.Tensor | None = None) -> pd.DataFrame:
     """One row per layer of `module` (in definition order), with a total row.
 
-    Shapes come from one forward pass on `example_input` (default: `module.example_input()`,
-    which the encoders, decoders and the VAE have); without one, only names, types and
-    parameter counts are listed.
+    Shapes come from one forward pass on `example_input`, a tensor or a tuple of positional
+    inputs (default: `module.example_input()`, which the encoders, decoders, the VAE and the
+    time-conditioned networks have); without one, only names, types and parameter counts are listed.
 
     Returns:
         DataFrame with columns layer, type, input, output, parameters.
@@ -213,8 +213,9 @@ def architecture_table(module: nn.Module, example_input: torch.Tensor | None = N
         handles = [m.register_forward_hook(hook) for m in rows]
         try:
             device = next(module.parameters()).device
+            inputs = example_input if isinstance(example_input, tuple) else (example_input,)
             with torch.no_grad():
-                module(example_input.to(device))
+                module(*(x.to(device) for x in inputs))
         finally:
             for h in handles:
                 h.remove()
