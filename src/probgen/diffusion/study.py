@@ -1,0 +1,269 @@
+"""The experiments of the DDPM chapter, configured by profile.
+
+One unconditional DDPM (the chapter's main model), one class-conditional DDPM
+trained with label dropout (classifier-free guidance) and one classifier of
+noisy images (classifier guidance), all on MNIST in [−1, 1] with the same
+U-Net code. Every sampler's output is cached with its FID and timing, so a
+rerun only recomputes what changed. The notebook calls these functions and
+only plots and comments.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from .. import checkpoints
+from ..data import load_mnist
+from ..nets.unet import UNet, UNetConfig
+from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
+from .ddpm import DDPM
+from .guidance import NoisyClassifier, NoisyClassifierConfig, NoisyClassifierObjective, classifier_guided_eps
+from .schedules import NoiseSchedule, ScheduleConfig
+from .training import TrainConfig, train_diffusion
+
+
+@dataclass(frozen=True)
+class DDPMStudyConfig(ProfileConfig):
+    """Every setting of the DDPM chapter. `smoke` runs in seconds, `quick` in about half an hour on a
+    2-core CPU (a U-Net that first folds 28×28 into 4×14×14, a few thousand steps), `full` is the
+    reference-scale model for a GPU."""
+
+    PROFILES = {
+        "smoke": dict(n_train=512, T=100, base_channels=16, channel_mults=(1, 2), patch_size=2, batch_size=32,
+                      max_steps=16, cond_max_steps=16, clf_max_steps=16, preview_epochs=(1,), n_fid=100,
+                      n_fid_ancestral=32, ddim_steps=(10, 20), guidance_scales=(0.0, 3.0), n_per_class=4,
+                      cg_scales=(0.0, 5.0), cg_steps=10, cg_per_class=4, sample_batch=100),
+        "quick": dict(n_train=None, base_channels=32, channel_mults=(1, 2), patch_size=2, batch_size=64,
+                      lr=2e-3, lr_decay=0.9995, warmup_steps=100, ema_decay=0.995, epochs=3, max_steps=2500,
+                      cond_max_steps=2000,
+                      clf_max_steps=600, preview_epochs=(1, 2), n_fid=400, n_fid_ancestral=200,
+                      ddim_steps=(10, 20, 50, 100), guidance_scales=(0.0, 1.0, 3.0, 7.5), guidance_steps=25,
+                      n_per_class=40,
+                      cg_scales=(0.0, 1.0, 3.0, 10.0), cg_steps=25, cg_per_class=30, sample_batch=500),
+        "full": dict(n_train=None, base_channels=64, channel_mults=(1, 2, 2), patch_size=1, num_res_blocks=2,
+                     attention_resolutions=(14, 7), batch_size=256, lr=2e-4, warmup_steps=500, ema_decay=0.9999,
+                     epochs=60, max_steps=None, cond_max_steps=None, clf_max_steps=None, clf_epochs=10,
+                     preview_epochs=(1, 5, 10, 20, 40, 60), n_fid=10_000, n_fid_ancestral=10_000,
+                     ddim_steps=(10, 20, 50, 100), guidance_scales=(0.0, 0.5, 1.0, 2.0, 4.0, 7.5),
+                     n_per_class=1000, cg_scales=(0.0, 1.0, 3.0, 10.0, 30.0), cg_steps=50, cg_per_class=200,
+                     sample_batch=2000, compile=True),
+    }
+
+    # data: MNIST train+val (60 000 images) in [−1, 1]; n_train keeps the first n
+    n_train: int | None = None
+    # the U-Net (probgen.nets.UNetConfig)
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2)
+    num_res_blocks: int = 1
+    attention_resolutions: tuple[int, ...] = (7,)
+    patch_size: int = 2
+    dropout: float = 0.0
+    # the forward process
+    schedule: str = "linear"
+    T: int = 1000
+    # training (both DDPMs)
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 1.0
+    warmup_steps: int = 0
+    ema_decay: float = 0.999
+    preview_epochs: tuple[int, ...] = ()
+    # the class-conditional DDPM (classifier-free guidance)
+    cond_max_steps: int | None = None
+    p_uncond: float = 0.15
+    cond_mode: str = "add"
+    # the classifier of noisy images (classifier guidance)
+    clf_epochs: int = 1
+    clf_max_steps: int | None = None
+    clf_channels: int = 32
+    # evaluation
+    n_fid: int = 500  # samples per FID for the DDIM samplers and guidance
+    n_fid_ancestral: int = 200  # samples for the 1000-step ancestral sampler
+    ddim_steps: tuple[int, ...] = (10, 20, 50, 100)
+    etas: tuple[float, ...] = (0.0, 1.0)
+    guidance_steps: int = 50  # DDIM steps for the guidance experiments
+    guidance_scales: tuple[float, ...] = (0.0, 1.0, 3.0)
+    n_per_class: int = 50
+    cg_scales: tuple[float, ...] = (0.0, 1.0, 3.0)
+    cg_steps: int = 25
+    cg_per_class: int = 30
+    sample_batch: int = 500
+    device: str = "auto"
+    compile: bool = False
+
+    def validate(self) -> None:
+        for name in ("channel_mults", "attention_resolutions", "preview_epochs", "ddim_steps", "etas",
+                     "guidance_scales", "cg_scales"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_choice("schedule", self.schedule, ("linear", "cosine"))
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        for name in ("n_fid", "n_fid_ancestral", "n_per_class", "cg_per_class", "sample_batch", "guidance_steps",
+                     "cg_steps"):
+            if getattr(self, name) < 2:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 2")
+        if any(s < 1 or s > self.T for s in self.ddim_steps):
+            raise ConfigError(f"ddim_steps={self.ddim_steps!r} must lie in 1…T={self.T}")
+        if any(w < 0 for w in self.guidance_scales + self.cg_scales):
+            raise ConfigError("guidance scales must be ≥ 0")
+        self.unet()  # raises ConfigError for an impossible network
+
+    # ----- the pieces -------------------------------------------------------------------------------------
+    def unet(self, conditional: bool = False) -> UNetConfig:
+        return UNetConfig(base_channels=self.base_channels, channel_mults=self.channel_mults,
+                          num_res_blocks=self.num_res_blocks, attention_resolutions=self.attention_resolutions,
+                          patch_size=self.patch_size, dropout=self.dropout,
+                          n_classes=10 if conditional else None, cond_mode=self.cond_mode)
+
+    def schedule_config(self) -> ScheduleConfig:
+        """The schedule; for T ≠ 1000 the linear β range is scaled by 1000/T so that ᾱ_T stays near 4e-5."""
+        return ScheduleConfig(kind=self.schedule, T=self.T, beta_start=1e-4 * 1000 / self.T,
+                              beta_end=2e-2 * 1000 / self.T)
+
+    def train_config(self, max_steps: int | None, epochs: int | None = None) -> TrainConfig:
+        return TrainConfig(epochs=epochs or self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           lr_decay=self.lr_decay, warmup_steps=self.warmup_steps, ema_decay=self.ema_decay,
+                           seed=self.seed, max_steps=max_steps, preview_epochs=self.preview_epochs,
+                           device=self.device, compile=self.compile)
+
+
+def load_training_data(cfg: DDPMStudyConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST train+val (first `n_train`) in [−1, 1], (N, 1, 28, 28) float32, and labels (N,)."""
+    m = load_mnist("trainval", "symmetric", limit=cfg.n_train)
+    return torch.as_tensor(m.images, dtype=torch.float32), torch.as_tensor(m.labels).long()
+
+
+def _preview(conditional: bool) -> Callable[[DDPM], torch.Tensor]:
+    """Samples drawn at the end of chosen epochs, with fixed noise: 8 per row (one class per row if conditional)."""
+    def draw(model: DDPM) -> torch.Tensor:
+        gen = torch.Generator(device=next(model.network.parameters()).device).manual_seed(1234)
+        y = torch.arange(10).repeat_interleave(8) if conditional else None
+        n = 80 if conditional else 64
+        return model.ddim_sample(n, steps=50, y=y, guidance_scale=3.0 if conditional else 0.0, generator=gen)
+    return draw
+
+
+def train_ddpm(cfg: DDPMStudyConfig, *, conditional: bool = False, log=print, progress: bool = True):
+    """The unconditional DDPM (or, with `conditional`, the label-dropout model for classifier-free guidance).
+
+    Returns (DDPM with EMA weights, training record of `train_diffusion`).
+    """
+    x, y = load_training_data(cfg)
+    schedule = NoiseSchedule.from_config(cfg.schedule_config())
+    unet_cfg = cfg.unet(conditional)
+    p_uncond = cfg.p_uncond if conditional else 0.0
+
+    def build() -> DDPM:
+        torch.manual_seed(cfg.seed)
+        return DDPM(UNet(unet_cfg), schedule, p_uncond=p_uncond, clip_x0=1.0)
+
+    key = {"unet": checkpoints.config_dict(unet_cfg), "schedule": checkpoints.config_dict(cfg.schedule_config()),
+           "p_uncond": p_uncond}
+    max_steps = cfg.cond_max_steps if conditional else cfg.max_steps
+    return train_diffusion("ddpm-cond" if conditional else "ddpm", key, build, cfg.train_config(max_steps), x,
+                           y if conditional else None, preview=_preview(conditional), log=log, progress=progress)
+
+
+def train_noisy_classifier(cfg: DDPMStudyConfig, *, log=print, progress: bool = True):
+    """The classifier p_φ(y | x_t, t) of noisy images; returns (NoisyClassifierObjective with EMA weights, record)."""
+    x, y = load_training_data(cfg)
+    schedule = NoiseSchedule.from_config(cfg.schedule_config())
+    net_cfg = NoisyClassifierConfig(base_channels=cfg.clf_channels)
+
+    def build() -> NoisyClassifierObjective:
+        torch.manual_seed(cfg.seed)
+        return NoisyClassifierObjective(NoisyClassifier(net_cfg), schedule)
+
+    key = {"net": checkpoints.config_dict(net_cfg), "schedule": checkpoints.config_dict(cfg.schedule_config())}
+    train_cfg = cfg.train_config(cfg.clf_max_steps, epochs=cfg.clf_epochs).replace(preview_epochs=())
+    return train_diffusion("noisy-classifier", key, build, train_cfg, x, y, log=log, progress=progress)
+
+
+# ----- sampling, timing and FID ---------------------------------------------------------------------------
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, batch: int, *, device,
+                  seed: int) -> tuple[torch.Tensor, float]:
+    """Draw n samples in batches with `draw(batch_size, generator)`; return (samples on CPU, wall seconds).
+
+    The clock covers every network call and sampler operation (synchronised on CUDA) but not the copy
+    of finished batches to the CPU.
+    """
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out, seconds = [], 0.0
+    for start in range(0, n, batch):
+        _sync(device)
+        t0 = time.perf_counter()
+        x = draw(min(batch, n - start), gen)
+        _sync(device)
+        seconds += time.perf_counter() - t0
+        out.append(x.float().cpu())
+    return torch.cat(out), seconds
+
+
+def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, device, references: dict,
+                     seed: int, labels: Callable[[torch.Tensor], dict] | None = None, keep: int = 100,
+                     log=print) -> dict:
+    """Samples, FIDs and samples/s of one sampler, cached under (model, sampler, n, seed, batch).
+
+    Args:
+        draw: `draw(batch_size, generator)` → samples (B, 1, 28, 28).
+        n: number of samples.
+        references: {N: (mu, sigma) of the first N test images}; the FID is computed for every
+            N ≤ n on the first N samples, so samplers run at different n still share an N.
+        labels: optional `labels(samples)` → extra metrics (e.g. class accuracy).
+    Returns:
+        {"name", "n", "fid": {N: FID}, "seconds", "samples_per_s", "images": the first `keep`
+        samples (CPU float32), plus what `labels` adds}.
+    """
+    from ..metrics import fid_from_stats
+
+    def compute(resume, save):
+        samples, seconds = timed_samples(draw, n, batch, device=device, seed=seed)
+        if not torch.isfinite(samples).all():
+            raise FloatingPointError(f"sampler {name!r} produced NaN or infinite values")
+        samples = samples.clamp(-1, 1)
+        fids = {int(m): fid_from_stats(ref, samples[:m]) for m, ref in references.items() if m <= n}
+        metrics = {"name": name, "n": n, "fid": fids, "seconds": seconds, "samples_per_s": n / seconds}
+        if labels is not None:
+            metrics.update(labels(samples))
+        return {"images": samples[:keep].clone()}, n, metrics
+
+    key = {"model": model_key, "sampler": name, "n": n, "seed": seed, "batch": batch,
+           "references": sorted(int(m) for m in references)}
+    payload = checkpoints.train_or_load("ddpm-samples", key, compute, log=log)
+    return {**payload["metrics"], "images": payload["state"]["images"]}
+
+
+def model_key(record: dict) -> str:
+    """A fingerprint of a trained network (of its EMA-free weights) to key its samples' cache."""
+    return checkpoints.data_fingerprint(torch.cat([v.flatten().float() for v in record["network_state"].values()]))
+
+
+def device_of(cfg: DDPMStudyConfig) -> str:
+    return resolve_device(cfg.device)
+
+
+def class_accuracy(classifier, intended: torch.Tensor) -> Callable[[torch.Tensor], dict]:
+    """A `labels` hook for `evaluate_sampler`: the FID classifier's accuracy on samples meant to be `intended`."""
+    from ..metrics import predict_proba
+
+    def score(samples: torch.Tensor) -> dict[str, Any]:
+        pred = predict_proba(classifier, samples).argmax(1)
+        per_class = [float((pred[intended == c] == c).double().mean()) for c in range(10)]
+        return {"accuracy": float((pred == intended).double().mean()), "accuracy_per_class": per_class}
+
+    return score
+
+
+__all__ = ["DDPMStudyConfig", "classifier_guided_eps", "class_accuracy", "device_of", "evaluate_sampler",
+           "load_training_data", "model_key", "timed_samples", "train_ddpm", "train_noisy_classifier"]
