@@ -1,7 +1,5 @@
 """The resumable diffusion trainer: loss falls, cache, exact resume, NaN handling, previews, EMA and the lr schedule."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
