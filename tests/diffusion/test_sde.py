@@ -242,3 +242,18 @@ def test_bad_arguments_raise_clear_errors():
         predictor_corrector(model, 4, steps=2, snr=0.0)
     with pytest.raises(ConfigError, match="beta_min"):
         VPSDE(beta_min=1.0, beta_max=0.5)
+
+
+def test_vp_discretize_is_the_exact_transition_and_stays_valid_for_large_steps():
+    """β_k = 1 − exp(−∫β) over (t − dt, t]: ≈ β(t)·dt for small dt, and below 1 when β(t)·dt > 1 (few steps)."""
+    sde = VPSDE()
+    x = torch.ones(3, 2, dtype=torch.float64)
+    t = torch.full((3,), 0.5, dtype=torch.float64)
+    _, g = sde.discretize(x, t, 1e-4)
+    assert float(g[0] ** 2) == pytest.approx(float(sde.beta(t[0])) * 1e-4, rel=1e-3)
+    t1 = torch.ones(3, dtype=torch.float64)
+    f, g = sde.discretize(x, t1, 0.1)  # β(1)·dt = 2: the Euler value would be an impossible "β_k" > 1
+    assert torch.isfinite(f).all() and float(g[0] ** 2) < 1
+    a_t, _ = sde.marginal(t1)
+    a_s, _ = sde.marginal(t1 - 0.1)
+    assert float(1 - g[0] ** 2) == pytest.approx(float((a_t[0] / a_s[0]) ** 2), rel=1e-12)

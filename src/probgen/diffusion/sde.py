@@ -148,8 +148,11 @@ class VPSDE(SDE):
         return 1.0
 
     def discretize(self, x: torch.Tensor, t: torch.Tensor, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """DDPM's step with β_k = β(t)·dt: x_{t+dt} = √(1 − β_k) x + √β_k z, so F = (√(1 − β_k) − 1)x, G = √β_k."""
-        beta_k = self.beta(t) * dt
+        """DDPM's step over the interval (t − dt, t]: x_t = √(1 − β_k) x_{t−dt} + √β_k z, so F = (√(1 − β_k) − 1)x,
+        G = √β_k, with β_k = 1 − exp(−∫_{t−dt}^t β(s) ds), the exact VP transition (≈ β(t)·dt for small dt, the
+        DDPM's β; unlike β(t)·dt it stays below 1 for the large steps of a sampler with few steps)."""
+        b = self.integrated_beta(t) - self.integrated_beta((t - dt).clamp(min=0.0))
+        beta_k = -torch.expm1(-b)
         return (expand(torch.sqrt(1.0 - beta_k), x) - 1.0) * x, beta_k.sqrt()
 
 
