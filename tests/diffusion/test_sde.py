@@ -13,7 +13,7 @@ from torch import nn
 
 from probgen.diffusion.schedules import NoiseSchedule
 from probgen.diffusion.sde import (SDE, ScoreSDE, SubVPSDE, VESDE, VPSDE, bits_per_dim, encode, euler_maruyama,
-                                   log_likelihood, predictor_corrector, probability_flow)
+                                   log_likelihood, predictor_corrector, probability_flow, tweedie_denoise)
 from probgen.runtime import ConfigError
 
 M = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -257,3 +257,31 @@ def test_vp_discretize_is_the_exact_transition_and_stays_valid_for_large_steps()
     a_t, _ = sde.marginal(t1)
     a_s, _ = sde.marginal(t1 - 0.1)
     assert float(1 - g[0] ** 2) == pytest.approx(float((a_t[0] / a_s[0]) ** 2), rel=1e-12)
+
+
+def test_tweedie_denoise_is_the_posterior_mean_for_gaussian_data():
+    """For x0 ~ N(m, s²) and x_t = a x0 + σ ε: E[x0 | x_t] = m + a s² (x_t − a m) / (a² s² + σ²)."""
+    sde = VPSDE()
+    model = ScoreSDE(GaussianEps(sde, M, S), sde)
+    x = torch.randn(50, 2, dtype=torch.float64)
+    t = torch.full((50,), 0.3, dtype=torch.float64)
+    a, sigma = (float(v[0]) for v in sde.marginal(t))
+    expected = M + a * S**2 * (x - a * M) / (a**2 * S**2 + sigma**2)
+    torch.testing.assert_close(tweedie_denoise(model, x, t), expected)
+
+
+@pytest.mark.parametrize("sampler", ["em", "pc", "pf"])
+def test_samplers_with_a_final_denoising_step_keep_the_nfe_and_the_moments(sampler):
+    sde = VPSDE()
+    model = ScoreSDE(GaussianEps(sde, M, S), sde, data_shape=(2,))
+    g = torch.Generator().manual_seed(3)
+    run = {"em": lambda **kw: euler_maruyama(model, 20_000, steps=200, generator=g, **kw),
+           "pc": lambda **kw: predictor_corrector(model, 20_000, steps=200, generator=g, **kw),
+           "pf": lambda **kw: probability_flow(model, 20_000, steps=100, generator=g, **kw)}[sampler]
+    plain, denoised = run(), run(denoise=True, keep=(0, 1))
+    assert denoised.nfe == (plain.nfe - 1 if sampler == "pf" else plain.nfe)
+    assert set(denoised.path) == {0, 1}
+    x = denoised.x
+    tol = 4 * S / math.sqrt(x.shape[0]) + 0.01
+    assert torch.allclose(x.mean(0), M, atol=tol)
+    assert torch.allclose(x.std(0), torch.full((2,), S, dtype=torch.float64), atol=tol + 0.01)

@@ -16,12 +16,13 @@ from .sde import (
     log_likelihood,
     predictor_corrector,
     probability_flow,
+    tweedie_denoise,
 )
 from .training import EMA, TrainConfig, train_diffusion
 
 __all__ = [
     "DDPM", "LatentDDPM", "LatentNormalizer", "NoiseSchedule", "ScheduleConfig", "gather",
     "SDE", "VESDE", "VPSDE", "ScoreSDE", "SDESample", "SubVPSDE", "bits_per_dim", "encode", "euler_maruyama",
-    "log_likelihood", "predictor_corrector", "probability_flow",
+    "log_likelihood", "predictor_corrector", "probability_flow", "tweedie_denoise",
     "EMA", "TrainConfig", "train_diffusion",
 ]

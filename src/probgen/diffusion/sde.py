@@ -319,6 +319,17 @@ def _reverse_start(model: ScoreSDE, n_or_shape, generator, x_init: torch.Tensor 
     return model.sde.prior_sample(shape, generator, **param_like(model.network))
 
 
+def tweedie_denoise(model: ScoreSDE, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """E[x_0 | x_t] = (x + σ(t)² s(x, t)) / a(t) (Tweedie's formula): the last step of the samplers with `denoise`.
+
+    Near t = 0 the score is s ≈ −ε/σ with σ → 0, so a solver step that *evaluates* it there multiplies the
+    network's error by 1/σ; jumping from the last grid time above t_eps straight to the posterior mean avoids
+    that (it is what DDIM's last step and Song et al.'s "noise removal" do). One network evaluation.
+    """
+    a, sigma = model.sde.marginal(t)
+    return (x + expand(sigma, x) ** 2 * model.score(x, t, y)) / expand(a, x)
+
+
 def _reverse_times(model: ScoreSDE, steps: int, like: torch.Tensor) -> torch.Tensor:
     """(steps + 1,) times from T_end down to t_eps, evenly spaced."""
     return torch.linspace(model.sde.T_end, model.t_eps, steps + 1, dtype=torch.float64).to(like.device)
@@ -327,7 +338,7 @@ def _reverse_times(model: ScoreSDE, steps: int, like: torch.Tensor) -> torch.Ten
 @torch.no_grad()
 def euler_maruyama(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = None, steps: int = 1000, *,
                    generator: torch.Generator | None = None, y: torch.Tensor | None = None,
-                   keep: Iterable[int] = (), x_init: torch.Tensor | None = None,
+                   keep: Iterable[int] = (), x_init: torch.Tensor | None = None, denoise: bool = False,
                    progress: bool = False) -> SDESample:
     """Sample by integrating the reverse SDE from the prior at t = 1 to t_eps with Euler–Maruyama.
 
@@ -344,6 +355,7 @@ def euler_maruyama(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = Non
         y: (B,) class labels passed to the network, or None.
         keep: step indices k in 0..N whose iterates to return in `path`.
         x_init: (B, ...) start instead of a prior draw.
+        denoise: replace the last step by `tweedie_denoise` at t_{N−1} (same NFE).
     """
     check_steps(steps)
     wanted = _check_keep(keep, steps)
@@ -353,6 +365,11 @@ def euler_maruyama(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = Non
     for k in progress_bar(range(steps), enabled=progress, desc="reverse SDE"):
         t = _times(float(times[k]), x)
         h = float(times[k] - times[k + 1])
+        if denoise and k == steps - 1:
+            x = tweedie_denoise(model, x, t, y)
+            if k + 1 in wanted:
+                path[k + 1] = x.clone()
+            break
         x = x - h * model.sde.reverse_drift(x, t, model.score(x, t, y))
         if k < steps - 1:
             x = x + expand(model.sde.diffusion(t), x) * math.sqrt(h) * torch.randn(
@@ -366,7 +383,7 @@ def euler_maruyama(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = Non
 def predictor_corrector(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = None, steps: int = 1000, *,
                         snr: float = 0.16, corrector_steps: int = 1, predictor: str = "reverse_diffusion",
                         generator: torch.Generator | None = None, y: torch.Tensor | None = None,
-                        keep: Iterable[int] = (), x_init: torch.Tensor | None = None,
+                        keep: Iterable[int] = (), x_init: torch.Tensor | None = None, denoise: bool = False,
                         progress: bool = False) -> SDESample:
     """Predictor–corrector sampling (Song et al. 2021, Algorithms 4–5): at each t_k, Langevin correction, then a
     reverse-SDE predictor step to t_{k+1}.
@@ -388,6 +405,7 @@ def predictor_corrector(model: ScoreSDE, n_or_shape: int | Sequence[int] | None 
         snr: the corrector's signal-to-noise ratio r (0.16 for images in Song et al.; smaller is gentler).
         corrector_steps: Langevin steps per time (0 leaves only the predictor).
         predictor: "reverse_diffusion" or "euler_maruyama".
+        denoise: the last predictor step is `tweedie_denoise` at t_{N−1} (same NFE).
         Others as in `euler_maruyama`.
     """
     check_steps(steps)
@@ -413,6 +431,11 @@ def predictor_corrector(model: ScoreSDE, n_or_shape: int | Sequence[int] | None 
             z = noise()
             eps = 2.0 * (snr * z.flatten(1).norm(dim=1).mean() / s.flatten(1).norm(dim=1).mean()) ** 2
             x = x + eps * s + torch.sqrt(2.0 * eps) * z
+        if denoise and k == steps - 1:
+            x = tweedie_denoise(model, x, t, y)
+            if k + 1 in wanted:
+                path[k + 1] = x.clone()
+            break
         s = model.score(x, t, y)
         if predictor == "euler_maruyama":
             x = x - h * sde.reverse_drift(x, t, s)
@@ -489,23 +512,33 @@ def _check_ode_method(method: str, steps: int) -> None:
 def probability_flow(model: ScoreSDE, n_or_shape: int | Sequence[int] | None = None, steps: int = 100, *,
                      method: str = "heun", generator: torch.Generator | None = None, y: torch.Tensor | None = None,
                      keep: Iterable[int] = (), x_init: torch.Tensor | None = None, rtol: float = 1e-5,
-                     atol: float = 1e-5, progress: bool = False) -> SDESample:
+                     atol: float = 1e-5, denoise: bool = False, progress: bool = False) -> SDESample:
     """Sample (or decode a latent x_init) by integrating the probability-flow ODE from t = 1 down to t_eps.
 
     dx/dt = f(x, t) − ½ g(t)² s(x, t) with `method` "euler" (NFE = N), "heun" (NFE = 2N, second order) on N
     even steps, or "rk45" (scipy's adaptive solver, tolerances rtol/atol; `steps` unused). The map from x_1 to
-    x_{t_eps} is deterministic and invertible (`encode` runs it backwards). Other arguments as in `euler_maruyama`.
+    x_{t_eps} is deterministic and invertible (`encode` runs it backwards). With `denoise`, the ODE is integrated to
+    t_{N−1} and the last step is `tweedie_denoise` there (NFE: one evaluation instead of the last step's; no longer
+    exactly invertible). Other arguments as in `euler_maruyama`.
     """
     _check_ode_method(method, steps)
     wanted = _check_keep(keep, steps)
+    if denoise and steps < 2:
+        raise ConfigError("denoise=True needs steps ≥ 2 (one solver step, then the denoising step)")
     x = _reverse_start(model, n_or_shape, generator, x_init)
     times = _reverse_times(model, steps, x)
 
     def fn(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model.sde.ode_drift(state, t, model.score(state, t, y))
 
-    x, nfe, path = _integrate(fn, x, times, method, keep=wanted, rtol=rtol, atol=atol, progress=progress,
-                              desc="probability flow")
+    x, nfe, path = _integrate(fn, x, times[:-1] if denoise else times, method,
+                              keep=wanted - {steps} if denoise else wanted,
+                              rtol=rtol, atol=atol, progress=progress, desc="probability flow")
+    if denoise:
+        x = tweedie_denoise(model, x, _times(float(times[-2]), x), y)
+        nfe += 1
+        if steps in wanted:
+            path[steps] = x.clone()
     return SDESample(x, nfe, times, path)
 
 
