@@ -64,8 +64,7 @@ class DDPM:
         """Draw x_t ~ q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) for integer steps t (B,)."""
         if noise is None:
             noise = torch.randn_like(x0)
-        s = self.schedule
-        return gather(s.alpha_bars.sqrt(), t, x0) * x0 + gather((1 - s.alpha_bars).sqrt(), t, x0) * noise
+        return self.schedule.q_sample(x0, t, noise)
 
     def loss(self, x0: torch.Tensor, y: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:

@@ -88,8 +88,7 @@ class NoisyClassifierObjective:
         s = self.schedule
         t = torch.randint(0, s.T, (x0.shape[0],), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        xt = gather(s.alpha_bars.sqrt(), t, x0) * x0 + gather((1 - s.alpha_bars).sqrt(), t, x0) * noise
-        return F.cross_entropy(self.network(xt, t.to(x0.dtype)), y)
+        return F.cross_entropy(self.network(s.q_sample(x0, t, noise), t.to(x0.dtype)), y)
 
     @torch.no_grad()
     def accuracy(self, x0: torch.Tensor, y: torch.Tensor, t: int, generator: torch.Generator | None = None) -> float:
@@ -97,8 +96,8 @@ class NoisyClassifierObjective:
         s = self.schedule
         tt = torch.full((x0.shape[0],), t, device=x0.device, dtype=torch.long)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        xt = gather(s.alpha_bars.sqrt(), tt, x0) * x0 + gather((1 - s.alpha_bars).sqrt(), tt, x0) * noise
-        return float((self.network(xt, tt.to(x0.dtype)).argmax(1) == y).double().mean())
+        logits = self.network(s.q_sample(x0, tt, noise), tt.to(x0.dtype))
+        return float((logits.argmax(1) == y).double().mean())
 
 
 def classifier_guided_eps(ddpm, classifier: NoisyClassifier, scale: float):

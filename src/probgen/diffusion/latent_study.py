@@ -20,7 +20,7 @@ from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
 from ..vae import VAETrainConfig, encode_dataset, train_vae
 from .ddpm import DDPM
 from .latent import LatentDDPM, LatentNormalizer
-from .schedules import NoiseSchedule
+from .schedules import NoiseSchedule, ScheduleConfig
 from .study import DDPMStudyConfig
 from .training import TrainConfig, train_diffusion
 
@@ -85,7 +85,7 @@ class LatentStudyConfig(ProfileConfig):
 
     def schedule(self) -> NoiseSchedule:
         """Linear β from 1e-4 to 0.02 at T = 1000 (scaled by 1000/T otherwise), as the pixel DDPM."""
-        return NoiseSchedule.linear(self.T, 1e-4 * 1000 / self.T, 2e-2 * 1000 / self.T)
+        return NoiseSchedule.from_config(ScheduleConfig.reference(self.T))
 
 
 def load_images(cfg: LatentStudyConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -44,6 +44,12 @@ class ScheduleConfig:
         if not (self.cosine_s > 0):
             raise ConfigError(f"cosine_s={self.cosine_s!r} must be positive")
 
+    @classmethod
+    def reference(cls, T: int = 1000, kind: str = "linear") -> "ScheduleConfig":
+        """The reference schedule (linear β from 1e-4 to 0.02 at T = 1000), with the β range scaled by 1000/T
+        for other T so that ᾱ_T stays near 4e-5."""
+        return cls(kind=kind, T=T, beta_start=1e-4 * 1000 / T, beta_end=2e-2 * 1000 / T)
+
 
 class NoiseSchedule:
     """β_t and the quantities derived from it, as float64 tensors of shape (T,).
@@ -89,6 +95,10 @@ class NoiseSchedule:
         if cfg.kind == "linear":
             return cls.linear(cfg.T, cfg.beta_start, cfg.beta_end)
         return cls.cosine(cfg.T, cfg.cosine_s)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, a draw of q(x_t | x_0) for integer steps t (B,) and the noise ε."""
+        return gather(self.alpha_bars.sqrt(), t, x0) * x0 + gather((1 - self.alpha_bars).sqrt(), t, x0) * noise
 
     def snr(self) -> torch.Tensor:
         """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t), (T,)."""

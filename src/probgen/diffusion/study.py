@@ -121,9 +121,8 @@ class DDPMStudyConfig(ProfileConfig):
                           n_classes=10 if conditional else None, cond_mode=self.cond_mode)
 
     def schedule_config(self) -> ScheduleConfig:
-        """The schedule; for T ≠ 1000 the linear β range is scaled by 1000/T so that ᾱ_T stays near 4e-5."""
-        return ScheduleConfig(kind=self.schedule, T=self.T, beta_start=1e-4 * 1000 / self.T,
-                              beta_end=2e-2 * 1000 / self.T)
+        """The schedule; for T ≠ 1000 the linear β range is scaled by 1000/T (`ScheduleConfig.reference`)."""
+        return ScheduleConfig.reference(self.T, kind=self.schedule)
 
     def train_config(self, max_steps: int | None, epochs: int | None = None) -> TrainConfig:
         return TrainConfig(epochs=epochs or self.epochs, batch_size=self.batch_size, lr=self.lr,
