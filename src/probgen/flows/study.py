@@ -103,10 +103,15 @@ class FlowStudyConfig(ProfileConfig):
         return LatentStudyConfig.for_profile(self.profile, seed=self.seed, device=self.device)
 
 
-def _unet(cfg: FlowStudyConfig) -> UNet:
+def _unet_config(cfg: FlowStudyConfig):
     """The DDPM chapter's U-Net, with times in [0, 1] scaled by 1000 for its sinusoidal embedding."""
+    return cfg.ddpm_config().unet().replace(time_scale=1000.0)
+
+
+def _unet(cfg: FlowStudyConfig) -> UNet:
+    """A freshly initialised `_unet_config` U-Net, seeded by cfg.seed."""
     torch.manual_seed(cfg.seed)
-    return UNet(cfg.ddpm_config().unet().replace(time_scale=1000.0))
+    return UNet(_unet_config(cfg))
 
 
 def _preview(draw):
@@ -120,7 +125,7 @@ def train_flow(cfg: FlowStudyConfig, *, log=print, progress: bool = True) -> tup
     """The 1-rectified flow: conditional flow matching on independent (noise, image) pairs, the DDPM's budget."""
     dcfg = cfg.ddpm_config()
     x, _ = load_training_data(dcfg)
-    key = {"unet": checkpoints.config_dict(_unet(cfg).cfg), "objective": "cfm", "sigma_min": 0.0}
+    key = {"unet": checkpoints.config_dict(_unet_config(cfg)), "objective": "cfm", "sigma_min": 0.0}
     return train_diffusion("flow", key, lambda: FlowMatching(_unet(cfg), data_shape=IMAGE_SHAPE),
                            dcfg.train_config(dcfg.max_steps), x,
                            preview=_preview(lambda m, g: m.sample(64, steps=25, method="heun", generator=g).x),
@@ -133,7 +138,7 @@ def train_score_sde(cfg: FlowStudyConfig, *, log=print, progress: bool = True) -
 
     dcfg = cfg.ddpm_config()
     x, _ = load_training_data(dcfg)
-    key = {"unet": checkpoints.config_dict(_unet(cfg).cfg), "objective": "vp-dsm", "beta_min": 0.1, "beta_max": 20.0}
+    key = {"unet": checkpoints.config_dict(_unet_config(cfg)), "objective": "vp-dsm", "beta_min": 0.1, "beta_max": 20.0}
     return train_diffusion("score-sde", key, lambda: ScoreSDE(_unet(cfg), VPSDE(), data_shape=IMAGE_SHAPE),
                            dcfg.train_config(dcfg.max_steps), x,
                            preview=_preview(lambda m, g: probability_flow(m, 64, steps=25, generator=g).x),
@@ -164,7 +169,7 @@ def train_reflow(cfg: FlowStudyConfig, flow: FlowMatching, pairs: torch.Tensor, 
         net.load_state_dict(init, strict=True)
         return PairedFlow(FlowMatching(net, data_shape=IMAGE_SHAPE))
 
-    key = {"unet": checkpoints.config_dict(_unet(cfg).cfg), "objective": "reflow", "init": flow_key}
+    key = {"unet": checkpoints.config_dict(_unet_config(cfg)), "objective": "reflow", "init": flow_key}
     train_cfg = dcfg.train_config(cfg.reflow_max_steps, epochs=10_000).replace(preview_epochs=())
     paired, record = train_diffusion("reflow", key, build, train_cfg, pairs, log=log, progress=progress)
     return paired.flow, record
