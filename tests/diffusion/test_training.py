@@ -142,6 +142,40 @@ def test_previews_are_recorded_for_the_requested_epochs_on_the_ema_network(data)
     assert record["previews"] == {}  # epoch 3 never finished
 
 
+def test_snapshots_are_recorded_at_the_requested_steps_and_survive_a_resume(data, monkeypatch, tmp_path,
+                                                                           interrupt_call):
+    x, t = torch.randn(4, 2, generator=torch.Generator().manual_seed(9)), torch.full((4,), 10.0)
+
+    def snapshot(model):
+        assert not model.network.training
+        with torch.no_grad():
+            return {"out": model.network(x, t), "loss": torch.tensor(fixed_loss(model, data))}
+
+    cfg = CFG.replace(epochs=4, snapshot_steps=(3, 7, 20), save_every_s=0.0)  # 7 is inside epoch 2
+    model, record = train(data, cfg, snapshot=snapshot)
+    assert sorted(record["snapshots"]) == [3, 7, 20]
+    with torch.no_grad():
+        torch.testing.assert_close(record["snapshots"][20]["out"], model.network(x, t), rtol=0, atol=0)
+    assert not torch.equal(record["snapshots"][3]["out"], record["snapshots"][7]["out"])
+
+    monkeypatch.setenv("PROBGEN_CACHE", str(tmp_path / "resumed"))
+    restore = interrupt_call(DDPM, "loss", 12)  # after the snapshot at step 7 (which calls loss once too)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, cfg, snapshot=snapshot)
+    restore()
+    _, resumed = train(data, cfg, snapshot=snapshot)
+    assert sorted(resumed["snapshots"]) == [3, 7, 20]
+    for step in (3, 7, 20):
+        torch.testing.assert_close(resumed["snapshots"][step]["out"], record["snapshots"][step]["out"], rtol=0, atol=0)
+
+
+def test_cache_keys_without_snapshots_are_unchanged():
+    assert "snapshot_steps" not in TrainConfig().cache_key()
+    assert TrainConfig(snapshot_steps=(5,)).cache_key()["snapshot_steps"] == [5]  # as JSON stores it
+    with pytest.raises(ConfigError, match="snapshot_steps"):
+        TrainConfig(snapshot_steps=(0,))
+
+
 def test_ema_follows_the_closed_form_recursion():
     net = nn.Linear(1, 1, bias=False)
     with torch.no_grad():

@@ -48,12 +48,16 @@ class TrainConfig(FromDict):
     seed: int = 0
     max_steps: int | None = None  # stop after this many steps (None: all epochs)
     preview_epochs: tuple[int, ...] = ()  # epochs after which `preview` is called on the EMA network
+    snapshot_steps: tuple[int, ...] = ()  # steps after which `snapshot` is called on the EMA network
     device: str = "auto"
     compile: bool = False  # torch.compile the network (CUDA only)
     save_every_s: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preview_epochs", tuple(self.preview_epochs))
+        object.__setattr__(self, "snapshot_steps", tuple(self.snapshot_steps))
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.snapshot_steps):
+            raise ConfigError(f"snapshot_steps={self.snapshot_steps!r} must be positive step counts")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -75,6 +79,8 @@ class TrainConfig(FromDict):
         key = checkpoints.config_dict(self)
         for name in ("device", "compile", "save_every_s"):
             key.pop(name)
+        if not self.snapshot_steps:  # added later: runs without snapshots keep the keys they had
+            key.pop("snapshot_steps")
         return key
 
     def lr_at(self, step: int) -> float:
@@ -116,8 +122,21 @@ def _step_generator(device: str, seed: int, step: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
 
 
+def _call_on_ema(model, ema: EMA, fn: Callable, network: nn.Module):
+    """fn(model) with the EMA weights in `model.network`; a dict result is moved to the CPU item by item."""
+    original = model.network
+    model.network = ema.shadow
+    try:
+        out = fn(model)
+    finally:
+        model.network = original
+        network.train()
+    return {k: v.cpu() for k, v in out.items()} if isinstance(out, dict) else out
+
+
 def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainConfig, data: torch.Tensor,
                     labels: torch.Tensor | None = None, *, preview: Callable[[Any], torch.Tensor] | None = None,
+                    snapshot: Callable[[Any], dict[str, torch.Tensor]] | None = None,
                     log: Callable[[str], None] = print, progress: bool = True) -> tuple[Any, dict]:
     """Train `build()` on `data` (or load it from the cache); return (model with EMA weights, record).
 
@@ -130,9 +149,12 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
         data: (N, …) training examples; labels: (N,) class labels or None.
         preview: called on a model whose network holds the EMA weights after each epoch in
             `cfg.preview_epochs`; returns a tensor kept in the record (e.g. a grid of samples).
+        snapshot: the same after each step in `cfg.snapshot_steps`, returning a dict of tensors
+            (e.g. samples and held-out losses, to follow a quantity along training).
     Returns:
         (model, record): the model's network holds the EMA weights, in eval mode, on the device;
         record = {"history": per-epoch lists (HISTORY_KEYS), "previews": {epoch: tensor},
+        "snapshots": {step: dict of CPU tensors},
         "losses": per-step losses averaged over blocks of 50 steps, "step": steps taken,
         "network_state": the raw (non-EMA) weights}.
     """
@@ -157,13 +179,14 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
         network = model.network.to(device, memory_format=memory_format)
         ema = EMA(network, cfg.ema_decay)
         optimizer = torch.optim.Adam(network.parameters(), lr=cfg.lr)
-        record = {"history": {k: [] for k in HISTORY_KEYS}, "previews": {}, "losses": []}
+        record = {"history": {k: [] for k in HISTORY_KEYS}, "previews": {}, "snapshots": {}, "losses": []}
         step = 0
         if resume is not None:
             network.load_state_dict(resume["state"]["network"], strict=True)
             ema.load_state_dict(resume["state"]["ema"])
             optimizer.load_state_dict(resume["state"]["optimizer"])
             record = copy.deepcopy(resume["metrics"])
+            record.setdefault("snapshots", {})
             step = int(resume["step"])
         if cfg.compile and device == "cuda":
             model.network = torch.compile(network)
@@ -217,6 +240,8 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
                     block = []
                 step += 1
                 bar.update(1)
+                if snapshot is not None and step in cfg.snapshot_steps:
+                    record["snapshots"][step] = _call_on_ema(model, ema, snapshot, network)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
                 if time.perf_counter() - last_save > cfg.save_every_s and step < total_steps:
                     running = (loss_sum, seen, seconds_before + time.perf_counter() - t_epoch)
@@ -232,10 +257,7 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
                 h["lr"].append(lr)
                 h["images_per_s"].append(seen / seconds)
             if preview is not None and (epoch + 1) in cfg.preview_epochs and step == (epoch + 1) * steps_per_epoch:
-                original = model.network
-                model.network = ema.shadow
-                record["previews"][epoch + 1] = preview(model).cpu()
-                model.network = original
+                record["previews"][epoch + 1] = _call_on_ema(model, ema, preview, network).cpu()
             if step < total_steps:
                 save(payload(), step, {**record, "_block": block})
                 last_save = time.perf_counter()
