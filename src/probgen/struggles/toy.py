@@ -201,8 +201,8 @@ class ToyStudyConfig(ProfileConfig):
     """
 
     PROFILES = {
-        "smoke": dict(families=("ring", "squares"), difficulties=(0.0, 1.0), n_seeds=2, remedy_n_seeds=2, n_train=2000,
-                      n_samples=300, steps=60, remedy_steps=120, remedy_hidden=64, remedy_families=("ring",),
+        "smoke": dict(difficulties=(0.0, 1.0), n_seeds=2, remedy_n_seeds=2, n_train=2000,
+                      n_samples=300, steps=60, remedy_steps=120, remedy_hidden=64, remedy_families=("ring", "squares"),
                       ddpm_samplers=("ddim-10", "ancestral"), flow_samplers=("euler-10", "euler-100"), T=100),
         "quick": dict(remedy_families=("ring", "squares"), remedy_n_seeds=2, remedy_hidden=256),
         "full": dict(difficulties=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), n_seeds=5, remedy_n_seeds=5, n_train=100_000, n_samples=10_000,
