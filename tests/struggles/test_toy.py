@@ -95,7 +95,8 @@ def test_study_config_profiles_and_remedies():
 
 
 def test_sweep_and_remedies_cover_the_grid():
-    cfg = toy.ToyStudyConfig.for_profile("smoke", families=("ring",), difficulties=(0.5,), n_seeds=1, n_samples=20,
+    cfg = toy.ToyStudyConfig.for_profile("smoke", families=("ring",), remedy_families=("ring",), difficulties=(0.5,),
+                                         n_seeds=1, n_samples=20,
                                          n_train=100, steps=5, remedy_steps=10, remedy_hidden=16, hidden=8,
                                          ddpm_samplers=("ddim-3", "ancestral"), flow_samplers=("euler-100",),
                                          device="cpu")
