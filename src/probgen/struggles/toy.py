@@ -26,6 +26,7 @@ from .. import checkpoints
 from ..data import toy2d
 from ..diffusion.ddpm import DDPM
 from ..diffusion.schedules import NoiseSchedule, ScheduleConfig
+from ..diffusion.study import model_key
 from ..diffusion.training import TrainConfig, train_diffusion
 from ..flows.matching import FlowMatching
 from ..nets.mlp import TimeMLP, TimeMLPConfig
@@ -33,11 +34,12 @@ from ..runtime import ConfigError, FromDict, ProfileConfig, check_choice, resolv
 from ..runtime import progress as progress_bar
 
 MODELS = ("ddpm", "flow")
+SCHEDULES = ("linear", "cosine")
+EXACT_SEED_OFFSET = 20_000  # exact samples of the "truth" rows use seed + this: a seed no model uses
 
 
 def _quiet(message: str) -> None:
     """The sweeps train and load hundreds of small models: their per-model cache messages are dropped."""
-SCHEDULES = ("linear", "cosine")
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,6 @@ def draw(model: DDPM | FlowMatching, sampler: str, n: int, generator: torch.Gene
 def cached_draw(model: DDPM | FlowMatching, record: dict, sampler: str, n: int, seed: int, *,
                 log=print) -> torch.Tensor:
     """`draw` on the model's device with a generator seeded by `seed`, cached; (n, 2) float64 on the CPU."""
-    from ..diffusion.study import model_key
-
     device = next(model.network.parameters()).device
 
     def compute(resume, save):
@@ -155,9 +155,13 @@ def toy_row(toy: toy2d.Toy2D, samples: torch.Tensor, *, seed: int, n_reference: 
     return {**labels, "seed": seed, **toy2d.sample_metrics(toy, samples, reference=reference)}
 
 
-def truth_row(toy: toy2d.Toy2D, n: int, *, seed: int, n_reference: int = 2000) -> dict:
-    """The floor of every metric: `toy_row` of n exact samples (drawn with a seed no model uses)."""
-    samples = toy.sample(n, generator=torch.Generator().manual_seed(20_000 + seed))
+def exact_samples(toy: toy2d.Toy2D, n: int, seed: int) -> torch.Tensor:
+    """(n, 2) exact samples for the "truth" rows, drawn with a seed no model uses."""
+    return toy.sample(n, generator=torch.Generator().manual_seed(EXACT_SEED_OFFSET + seed))
+
+
+def truth_row(toy: toy2d.Toy2D, samples: torch.Tensor, *, seed: int, n_reference: int = 2000) -> dict:
+    """The floor of every metric: `toy_row` of exact samples (`exact_samples`), labelled model "truth"."""
     return toy_row(toy, samples, seed=seed, n_reference=n_reference, model="truth", sampler="exact")
 
 
@@ -196,7 +200,7 @@ def _final_loss(record: dict) -> float:
 class ToyStudyConfig(ProfileConfig):
     """The toy half of the chapter: a difficulty sweep of every family, then remedies at one difficulty.
 
-    `quick` takes about a quarter of an hour on a 2-core CPU; `full` adds difficulties, seeds, samples
+    `quick` takes about 20 minutes on a 2-core CPU (sweep ≈ 12, remedies ≈ 9); `full` adds difficulties, seeds, samples
     and training (still small MLPs: a GPU helps little here).
     """
 
@@ -281,15 +285,14 @@ def run_sweep(cfg: ToyStudyConfig, *, log=_quiet, progress: bool = True) -> tupl
     Returns (rows, draws): rows as `evaluate` makes them (model "truth" for exact samples); draws
     {(family, difficulty, model): samples} for the first seed, for scatter plots.
     """
-    
     grid = [(f, d, s) for f in cfg.families for d in cfg.difficulties for s in cfg.seeds]
     rows, draws = [], {}
     for family, d, seed in progress_bar(grid, enabled=progress, desc="toy sweep"):
         toy = toy2d.make_toy(family, d)
-        rows.append({"family": family, "difficulty": d, "nfe": 0,
-                     **truth_row(toy, cfg.n_samples, seed=seed)})
+        exact = exact_samples(toy, cfg.n_samples, seed)
+        rows.append({"family": family, "difficulty": d, "nfe": 0, **truth_row(toy, exact, seed=seed)})
         if seed == cfg.seed:
-            draws[family, d, "truth"] = toy.sample(cfg.n_samples, generator=torch.Generator().manual_seed(20_000 + seed))
+            draws[family, d, "truth"] = exact
         for model in MODELS:
             part, x = evaluate(toy, cfg.model_config(model), n_train=cfg.n_train, n_samples=cfg.n_samples, seed=seed,
                                device=cfg.device, labels={"family": family, "difficulty": d}, log=log)
