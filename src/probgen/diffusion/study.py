@@ -248,7 +248,8 @@ def model_key(record: dict) -> str:
     return checkpoints.data_fingerprint(torch.cat([v.flatten().float() for v in record["network_state"].values()]))
 
 
-def device_of(cfg: DDPMStudyConfig) -> str:
+def device_of(cfg) -> str:
+    """The device a chapter config asks for (its `device` field: "auto" | "cpu" | "cuda"), resolved."""
     return resolve_device(cfg.device)
 
 

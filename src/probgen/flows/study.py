@@ -17,11 +17,11 @@ from .. import checkpoints
 from ..diffusion.latent import LatentNormalizer
 from ..diffusion.latent_study import LatentStudyConfig, load_images, train_beta_vae
 from ..diffusion.sde import VPSDE, ScoreSDE
-from ..diffusion.study import DDPMStudyConfig, load_training_data
+from ..diffusion.study import DDPMStudyConfig, device_of, load_training_data
 from ..diffusion.training import TrainConfig, train_diffusion
 from ..nets.mlp import TimeMLP
 from ..nets.unet import UNet
-from ..runtime import ConfigError, ProfileConfig, resolve_device
+from ..runtime import ConfigError, ProfileConfig
 from ..vae import encode_dataset
 from .matching import FlowMatching
 
@@ -208,10 +208,6 @@ def train_latent_flow(cfg: FlowStudyConfig, codes: torch.Tensor, *, pairs: torch
     model, record = train_diffusion("latent-flow", key, build, train_cfg, codes if pairs is None else pairs,
                                     log=log, progress=progress)
     return (model if pairs is None else model.flow), record
-
-
-def device_of(cfg: FlowStudyConfig) -> str:
-    return resolve_device(cfg.device)
 
 
 __all__ = ["FlowStudyConfig", "PairedFlow", "device_of", "latent_codes", "reflow_pairs", "train_flow",
