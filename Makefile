@@ -10,8 +10,13 @@ STAMP   := $(VENV)/.installed
 export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
+# Where torch comes from. Empty: the default index (on this project's machines that is the CPU build).
+# Elsewhere, the CPU-only build: TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#            a CUDA build:      TORCH_INDEX=https://download.pytorch.org/whl/cu128   (see README "Installation notes")
+TORCH_INDEX ?=
+TORCH_PIN = $(shell sed -n 's/^\(torch==[^ +]*\).*/\1/p' requirements.lock)
 
-.PHONY: help install notebooks book html pdf report test test-unit test-notebooks clean-book data-check
+.PHONY: help install notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock
 
 help:
 	@echo "make report [PROFILE=smoke|quick|full]  install, run every notebook, build HTML + PDF book"
@@ -19,12 +24,16 @@ help:
 	@echo "make notebooks PROFILE=... [NOTEBOOKS='09_trueskill']   only run notebooks into executed/"
 	@echo "make html | make pdf                    only build the book from executed/"
 	@echo "make data-check                         list data files found and their checksums"
+	@echo "make lock                               re-resolve requirements.txt into requirements.lock (after editing it)"
+	@echo "variables: PROFILE, NOTEBOOKS, PYTEST_ARGS, TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu)"
 
-# The virtualenv is (re)installed when requirements.txt or pyproject.toml change.
-$(STAMP): requirements.txt pyproject.toml
+# The virtualenv is (re)installed from the lock when requirements.lock or pyproject.toml change.
+# With TORCH_INDEX, torch (the lock's version) comes from that index first; the lock then finds it installed.
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet "$(TORCH_PIN)" --index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	@touch $(STAMP)
@@ -60,3 +69,26 @@ test: $(STAMP)
 
 clean-book:
 	rm -rf _build executed
+
+# Re-resolve requirements.txt in a throwaway virtualenv and pin every package in requirements.lock.
+# torch is written without its local label (+cpu) and the CUDA-only packages are left out, so one lock
+# serves the CPU and the CUDA builds: TORCH_INDEX picks the build at install time.
+# Run it on Linux x86_64 with the Python the lock is for (the header records both).
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --upgrade pip; \
+	$(if $(TORCH_INDEX),"$$tmp/venv/bin/python" -m pip install --quiet "$$(sed -n 's/^\(torch==[^ ]*\).*/\1/p' requirements.txt)" --index-url $(TORCH_INDEX);) \
+	"$$tmp/venv/bin/python" -m pip install --quiet -r requirements.txt; \
+	{ echo "# requirements.lock: every package the report uses, at the exact version it was built and tested with."; \
+	  echo "# \`make\` installs from this file; requirements.txt is the human-readable list it was resolved from."; \
+	  echo "# Made by \`make lock\`: a fresh virtualenv, pip install -r requirements.txt, pip freeze --exclude-editable,"; \
+	  echo "# then torch's local label (+cpu) dropped and CUDA-only packages (nvidia-*, triton) left out, so the"; \
+	  echo "# same lock serves the CPU and CUDA builds of torch (TORCH_INDEX picks one; see README)."; \
+	  echo "# To change a requirement: edit requirements.txt, run \`make lock\`, commit both (tests/test_lock.py checks)."; \
+	  "$$tmp/venv/bin/python" -c 'import platform as p; print(f"# Resolved on {p.python_implementation()} {p.python_version()}, {p.system()} {p.machine()}.")'; \
+	  "$$tmp/venv/bin/python" -m pip freeze --exclude-editable \
+	    | sed -e 's/^\(torch==[^+]*\)+.*/\1/' -e '/^nvidia-/d' -e '/^triton==/d'; \
+	} > requirements.lock.new; \
+	mv requirements.lock.new requirements.lock; \
+	echo "wrote requirements.lock ($$(grep -vc '^#' requirements.lock) packages)"
