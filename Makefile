@@ -16,14 +16,15 @@ PYTEST_ARGS ?=
 TORCH_INDEX ?=
 TORCH_PIN = $(shell sed -n 's/^\(torch==[^ +]*\).*/\1/p' requirements.lock)
 
-.PHONY: help install notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock
+.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock
 
 help:
 	@echo "make report [PROFILE=smoke|quick|full]  install, run every notebook, build HTML + PDF book"
 	@echo "make test                               install, run unit tests and the notebooks (smoke) under pytest"
 	@echo "make notebooks PROFILE=... [NOTEBOOKS='09_trueskill']   only run notebooks into executed/"
 	@echo "make html | make pdf                    only build the book from executed/"
-	@echo "make data-check                         list data files found and their checksums"
+	@echo "make data                               download missing data files (checksums verified); offline, say what goes where"
+	@echo "make data-check                         list data files found and their checksums; say what to do for the others"
 	@echo "make lock                               re-resolve requirements.txt into requirements.lock (after editing it)"
 	@echo "variables: PROFILE, NOTEBOOKS, PYTEST_ARGS, TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu)"
 
@@ -40,10 +41,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Every data file present with its md5, downloading what is missing; offline it fails with where each
+# missing file goes, its checksums and what to do. Quiet when all is there. `make test` does not need it.
+data: $(STAMP)
+	$(PY) -m probgen.data ensure
+
 data-check: $(STAMP)
 	$(PY) -m probgen.data check
 
-notebooks: $(STAMP)
+notebooks: $(STAMP) data
 	$(PY) -m probgen.run --profile $(PROFILE) $(NOTEBOOKS)
 
 html: $(STAMP)

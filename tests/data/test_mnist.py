@@ -88,23 +88,3 @@ def test_real_mnist_splits_and_views():
     # the validation split is the tail of the training file, disjoint from train
     full = mnist.load_mnist("trainval", "uint8")
     assert torch.equal(full.images[-10_000:][:100], mnist.load_mnist("val", "uint8", limit=100).images)
-
-
-def test_download_tries_mirrors_and_keeps_only_a_matching_md5(tmp_path, monkeypatch):
-    good, bad = tmp_path / "good.csv.gz", tmp_path / "bad.csv.gz"
-    with gzip.open(good, "wb") as fh:
-        fh.write(b"a,b\n1,2\n")
-    with gzip.open(bad, "wb") as fh:
-        fh.write(b"tampered\n")
-    import hashlib
-
-    md5 = hashlib.md5(b"a,b\n1,2\n").hexdigest()
-    entry = files.DataFile("x/f.csv", md5, 8, "ask a friend", (bad.as_uri(), (tmp_path / "missing").as_uri(), good.as_uri()),
-                           gunzip=True)
-    monkeypatch.setitem(files.KNOWN_FILES, "x/f.csv", entry)
-    target = files.download("x/f.csv", tmp_path / "data")
-    assert target.read_bytes() == b"a,b\n1,2\n" and not list(target.parent.glob("*.part"))
-    monkeypatch.setitem(files.KNOWN_FILES, "x/f.csv", files.DataFile("x/g.csv", md5, 8, "ask a friend", (bad.as_uri(),), True))
-    with pytest.raises(files.DataFileError, match=r"could not download x/f.csv .*md5 .* expected .*ask a friend"):
-        files.download("x/f.csv", tmp_path / "other")
-    assert not (tmp_path / "other" / "x" / "f.csv").exists()
