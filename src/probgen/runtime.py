@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import subprocess
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Mapping
@@ -61,8 +62,30 @@ def reject_unknown(cls, keys, hidden=()) -> None:
         raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; allowed: {', '.join(allowed)}")
 
 
+def config_text(config, width: int = 80) -> str:
+    """A config dataclass as `Name(field=value, ...)`, its fields filled into lines of at most `width` columns.
+
+    (A field whose own text is longer than `width` gets a line of its own.)
+    """
+    items = [f"{f.name}={getattr(config, f.name)!r}" for f in fields(config)]
+    lines, line = [], type(config).__name__ + "("
+    indent = " " * 4
+    for k, item in enumerate(items):
+        item += ")" if k == len(items) - 1 else ","
+        if len(line) + 1 + len(item) > width and line.strip() and not line.endswith("("):
+            lines.append(line)
+            line = indent + item
+        else:
+            line += ("" if line.endswith("(") else " ") + item
+    lines.append(line if items else line + ")")
+    return "\n".join(lines)
+
+
 class FromDict:
     """Mixin for frozen config dataclasses: `from_dict` (refusing unknown keys) and `replace`."""
+
+    def __str__(self) -> str:  # print(cfg) in a notebook: readable, never one cut-off line
+        return config_text(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]):
@@ -88,6 +111,9 @@ class ProfileConfig:
 
     profile: str = "smoke"
     seed: int = 0
+
+    def __str__(self) -> str:  # print(cfg) in a notebook: readable, never one cut-off line
+        return config_text(self)
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
@@ -192,6 +218,7 @@ def manifest(*, profile: str, seeds, device: str = "cpu", wall_time_s: float | N
         "platform": platform.platform(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
+        "run_id": os.environ.get(RUN_ID_ENV),  # the runner's run (None when run by hand or by nbmake)
         **extra,
     }
 
@@ -252,10 +279,62 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def progress(iterable, *, enabled: bool = True, desc: str = "", total: int | None = None):
-    """`iterable` wrapped in a tqdm bar (notebook-aware) that disappears when done, or unchanged if not `enabled`."""
-    if not enabled:
-        return iterable
+STATUS_ENV = "PROBGEN_STATUS_FILE"  # set by `python -m probgen.run`: where progress bars write their line
+RUN_ID_ENV = "PROBGEN_RUN_ID"  # set by `python -m probgen.run`: the run a results file belongs to
+
+
+class _StatusLine:
+    """A file-like target for a text progress bar: keeps the last line of every open bar in one status file.
+
+    The notebook runner reads that file and shows it in the terminal, so a bar
+    never enters the executed notebook (no widgets, no frozen `0%` bars in the book).
+    """
+
+    _lines: dict[int, str] = {}  # every open bar's last line, in the order the bars were opened
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def write(self, text: str) -> int:
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # cursor moves of nested bars
+        pieces = [p.strip() for p in text.replace("\r", "\n").split("\n")]
+        pieces = [p for p in pieces if p]
+        if pieces:
+            self._lines[id(self)] = pieces[-1]
+        elif text.strip("\r\n ") == "" and "\r" in text:  # the bar cleared itself (closed with leave=False)
+            self._lines.pop(id(self), None)
+        try:
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                fh.write(" | ".join(self._lines.values()))
+            os.replace(tmp, self.path)
+        except OSError:  # the runner went away; progress is not worth failing a run for
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._lines.pop(id(self), None)
+
+
+def progress(iterable=None, *, enabled: bool = True, desc: str = "", total: int | None = None, initial: int = 0):
+    """A progress bar over `iterable`, or (with `iterable=None`) a manual bar to `.update()` and `.close()`.
+
+    Where the bar goes:
+    - under the notebook runner (`python -m probgen.run` sets `$PROBGEN_STATUS_FILE`): a text bar in that
+      file, which the runner shows in the terminal; nothing enters the executed notebook;
+    - in an interactive notebook a widget, in a terminal a text bar on stderr (tqdm.auto).
+    The bar disappears when done; with `enabled=False` it shows nothing (but still iterates and has
+    `update`, `set_postfix` and `close`).
+    """
+    status = os.environ.get(STATUS_ENV)
+    if status:
+        from tqdm.std import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, initial=initial, leave=False, disable=not enabled,
+                    file=_StatusLine(status), mininterval=1.0, ncols=70, position=0)
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=False)
+    return tqdm(iterable, desc=desc, total=total, initial=initial, leave=False, disable=not enabled)

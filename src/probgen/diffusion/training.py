@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, resolve_device
+from ..runtime import ConfigError, progress as progress_bar, FromDict, resolve_device
 
 HISTORY_KEYS = ("epoch", "step", "seconds", "loss", "lr", "images_per_s")
 
@@ -158,7 +158,6 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
         "losses": per-step losses averaged over blocks of 50 steps, "step": steps taken,
         "network_state": the raw (non-EMA) weights}.
     """
-    from tqdm.auto import tqdm
 
     device = resolve_device(cfg.device)
     if labels is not None and labels.shape != (data.shape[0],):
@@ -201,7 +200,7 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
         last_save = time.perf_counter()
         block: list[float] = list(record.pop("_block", []))
         partial_epoch = record.pop("_epoch", None)  # (loss sum, images, seconds) of an epoch cut by a save
-        bar = tqdm(total=total_steps, initial=step, desc=kind, disable=not progress)
+        bar = progress_bar(total=total_steps, initial=step, desc=kind, enabled=progress)
         while step < total_steps:
             epoch, offset = divmod(step, steps_per_epoch)
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch)).to(device)

@@ -17,7 +17,7 @@ import torch
 from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide.initialization import init_to_sample, init_to_uniform
 
-from ..runtime import torch_threads
+from ..runtime import progress as progress_bar, torch_threads
 from .kernels import SquaredExponential
 from .regression import noisy_input_covariance, noisy_input_posterior_f
 
@@ -51,11 +51,15 @@ def run_chain(x: torch.Tensor, y: torch.Tensor, kernel: SquaredExponential, nois
     # jit_compile traces the model once; it makes each leapfrog step ~1.5x cheaper.
     sampler = NUTS(delta_model, target_accept_prob=target_accept, jit_compile=True, ignore_jit_warnings=True,
                    init_strategy=INITS[init])
-    mcmc = MCMC(sampler, num_samples=draws, warmup_steps=warmup, num_chains=1, disable_progbar=not progress)
+    # Pyro's own bar is a widget inside a notebook; ours goes where every probgen bar goes (runtime.progress).
+    bar = progress_bar(total=warmup + draws, desc=f"NUTS (chain seed {seed})", enabled=progress)
+    mcmc = MCMC(sampler, num_samples=draws, warmup_steps=warmup, num_chains=1, disable_progbar=True,
+                hook_fn=lambda *_: bar.update(1))
     start = time.perf_counter()
     with torch_threads(1), warnings.catch_warnings():  # 20×20 algebra: one thread is ~5x faster than two competing ones
         warnings.filterwarnings("ignore", message=".*torch.jit.trace.*", category=DeprecationWarning)
         mcmc.run(x, y, kernel, noise_var, sigma_x2)
+    bar.close()
     seconds = time.perf_counter() - start
     diverging = torch.zeros(draws, dtype=torch.bool)
     diverging[list(mcmc.diagnostics()["divergences"]["chain 0"])] = True

@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, check_choice, check_profile, param_like, resolve_device
+from ..runtime import progress as progress_bar, ConfigError, FromDict, check_choice, check_profile, param_like, resolve_device
 
 OPTIMIZERS = ("adam", "adadelta", "sgd")
 SPLITS = ("train", "trainval")  # what `ClassifierConfig.split` may be
@@ -239,7 +239,7 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
         train_y: (N,) integer labels 0..9.
         val_x, val_y: validation images and labels, scored after every epoch.
         log: where messages go (cache hits, resumption, the final score).
-        progress: show a tqdm bar over epochs.
+        progress: show a progress bar (`runtime.progress`) over epochs.
     Returns:
         (model in eval mode on the config's device, history) where history maps each of
         `HISTORY_KEYS` to a list with one value per epoch.
@@ -247,7 +247,6 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
         FloatingPointError: the loss became NaN or infinite.
         ValueError: images not (N, 1, 28, 28) in [-1, 1], or labels of the wrong length.
     """
-    from tqdm.auto import tqdm
 
     device = resolve_device(cfg.device)
     if cfg.n_train is not None:
@@ -266,8 +265,8 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
         history, start_epoch = checkpoints.restore_training(resume, model, optimizer, HISTORY_KEYS)
         n = train_x.shape[0]
         like = param_like(model)
-        bar = tqdm(range(start_epoch, cfg.epochs), desc="MNIST classifier", disable=not progress,
-                   initial=start_epoch, total=cfg.epochs)
+        bar = progress_bar(range(start_epoch, cfg.epochs), desc="MNIST classifier", enabled=progress,
+                           initial=start_epoch, total=cfg.epochs)
         for epoch in bar:
             t0 = time.perf_counter()
             lr = cfg.lr * cfg.lr_decay**epoch  # a function of the epoch alone, so resuming needs no scheduler state

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, check_choice, resolve_device
+from ..runtime import progress as progress_bar, ConfigError, FromDict, check_choice, resolve_device
 from .forward import VPSchedule
 from .losses import LOSSES, PROBES, WEIGHTINGS
 from .nets import PARAMETRISATIONS, TIME_EMBEDDINGS, ScoreMLP, ScoreModel
@@ -120,14 +120,13 @@ def train_score_model(cfg: Score2DConfig, data: torch.Tensor, labels: torch.Tens
         data: (N, D) training points (the spiral, or 2-D latent codes).
         labels: (N,) integer classes in 0..n_classes−1, for a class-conditional model (cfg.n_classes set).
         log: where messages go (cache hits, resumption, the final loss).
-        progress: show a tqdm bar over steps.
+        progress: show a progress bar (`runtime.progress`) over steps.
     Returns:
         (model in eval mode on the config's device, history) where history["step"] and history["loss"] give
         the mean loss of each block of `log_every` steps, and history["seconds"] the training time of each block.
     Raises:
         FloatingPointError: the loss became NaN or infinite.
     """
-    from tqdm.auto import tqdm
 
     if data.dim() != 2:
         raise ValueError(f"data must be (N, D) points, not of shape {tuple(data.shape)}")
@@ -158,8 +157,8 @@ def train_score_model(cfg: Score2DConfig, data: torch.Tensor, labels: torch.Tens
         x_all = data.to(device=device, dtype=torch.get_default_dtype())
         y_all = None if labels is None else labels.to(device)
         model.train()
-        bar = tqdm(range(start, cfg.steps), desc=f"score model ({cfg.loss})", disable=not progress,
-                   initial=start, total=cfg.steps)
+        bar = progress_bar(range(start, cfg.steps), desc=f"score model ({cfg.loss})", enabled=progress,
+                           initial=start, total=cfg.steps)
         t0 = time.perf_counter()
         for step in bar:
             idx = torch.randint(x_all.shape[0], (cfg.batch_size,), generator=generator, device=device)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..runtime import progress as progress_bar
 from .gaussian import Gaussian, outcome_probabilities
 from .gibbs import gaussian_from_samples, gibbs_sample
 from .message_passing import moment_matching_update
@@ -78,10 +79,7 @@ def adf(matches: pd.DataFrame, method: str = "moment_matching", *, prior_mean: f
     played: dict = defaultdict(int)
     rows = []
     iterator = zip(matches["player1"].to_numpy(), matches["player2"].to_numpy(), outcomes.astype(int))
-    if progress:
-        from tqdm import tqdm  # text bar on stderr: a widget would end up in the book
-
-        iterator = tqdm(iterator, total=len(matches), desc=f"ADF ({method})")
+    iterator = progress_bar(iterator, total=len(matches), desc=f"ADF ({method})", enabled=progress)
     for k, (a, b, y) in enumerate(iterator):
         if a == b:
             raise ValueError(f"match {k}: a player cannot play themself ({a!r})")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import checkpoints
-from ..runtime import ConfigError, FromDict, check_choice, param_like, resolve_device
+from ..runtime import progress as progress_bar, ConfigError, FromDict, check_choice, param_like, resolve_device
 from .model import VAE
 from .nets import BernoulliLikelihood, ConvDecoder, ConvEncoder, GaussianLikelihood, MLPDecoder, MLPEncoder
 from .priors import FlowPrior, MixtureOfGaussiansPrior, StandardGaussianPrior, VampPrior
@@ -141,14 +141,13 @@ def train_vae(cfg: VAETrainConfig, *, train_x: torch.Tensor, val_x: torch.Tensor
         train_x: (N, C, H, W) training images in `cfg.view`; only the first `cfg.n_train` are used.
         val_x: (M, C, H, W) validation images, scored after every epoch.
         log: where messages go (cache hits, resumption, the final score).
-        progress: show a tqdm bar over epochs.
+        progress: show a progress bar (`runtime.progress`) over epochs.
     Returns:
         (model in eval mode on the config's device, history) where history maps each of
         `HISTORY_KEYS` to a list with one value per epoch (nats per image).
     Raises:
         FloatingPointError: the loss became NaN or infinite.
     """
-    from tqdm.auto import tqdm
 
     device = resolve_device(cfg.device)
     if cfg.n_train is not None:
@@ -161,8 +160,8 @@ def train_vae(cfg: VAETrainConfig, *, train_x: torch.Tensor, val_x: torch.Tensor
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         history, start_epoch = checkpoints.restore_training(resume, model, optimizer, HISTORY_KEYS)
         n = train_x.shape[0]
-        bar = tqdm(range(start_epoch, cfg.epochs), desc=f"VAE ({cfg.prior} prior)", disable=not progress,
-                   initial=start_epoch, total=cfg.epochs)
+        bar = progress_bar(range(start_epoch, cfg.epochs), desc=f"VAE ({cfg.prior} prior)", enabled=progress,
+                           initial=start_epoch, total=cfg.epochs)
         for epoch in bar:
             t0 = time.perf_counter()
             order, noise = _epoch_generators(cfg.seed, epoch, device)

@@ -16,7 +16,7 @@ import pandas as pd
 from ..checkpoints import cached_json, config_dict
 from ..optim import cmaes, metropolis, random_search, simulated_annealing
 from ..optim.study import summarise
-from ..runtime import ConfigError, ProfileConfig
+from ..runtime import ConfigError, ProfileConfig, progress as progress_bar
 from .sim import DEFAULT_PARAMS, PLAN_SIZE, distance, simulate
 
 METHOD_NAMES = ("random search", "Metropolis", "simulated annealing", "CMA-ES")
@@ -88,11 +88,10 @@ def run_one(cfg: WalkerStudyConfig, method: str, seed: int, *, log=print) -> dic
 
 def run_study(cfg: WalkerStudyConfig, *, log=print, progress: bool = True) -> dict:
     """Every method with every seed. Returns runs (DataFrame), histories (tidy DataFrame), summary, results."""
-    from tqdm.auto import tqdm
 
     jobs = [(m, s) for m in METHOD_NAMES for s in cfg.seeds]
     results = {}
-    for method, seed in tqdm(jobs, desc="walker study", disable=not progress):
+    for method, seed in progress_bar(jobs, desc="walker study", enabled=progress):
         results[(method, seed)] = run_one(cfg, method, seed, log=lambda m: None)
     runs = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "best_value": r["best_value"],
                           "n_calls": r["n_calls"], "seconds": r["seconds"]} for r in results.values()])
