@@ -1,8 +1,11 @@
 import json
+import os
+import time
 
 import pytest
 
-from probgen import reporting, runtime
+from probgen import paths, reporting, runtime
+from tests.concurrency import race
 
 
 def test_results_file_has_values_and_manifest():
@@ -35,3 +38,32 @@ def test_atomic_write_leaves_no_temporary(tmp_path):
     target = tmp_path / "a" / "b.json"
     reporting.atomic_write_text(target, "x")
     assert target.read_text() == "x" and [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+def _save_results(n: int, times: int) -> None:
+    for _ in range(times):
+        res = reporting.Results("00_race", profile="smoke", seeds=0)
+        res.add("table", list(range(n)))
+        res.save()
+
+
+def _read_results(seconds: float) -> None:
+    path, end = paths.results_dir("smoke") / "00_race.json", time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            continue
+        json.loads(text)  # a half-written file raises
+
+
+def test_processes_saving_the_same_results_file_at_once():
+    before = os.umask(0o022)
+    try:
+        jobs = [(_save_results, (10, 5)), (_save_results, (20_000, 5)), (_read_results, (0.3,))]
+        assert race(jobs, rounds=4) == []
+    finally:
+        os.umask(before)
+    folder = paths.results_dir("smoke")
+    assert [p.name for p in folder.iterdir()] == ["00_race.json"]
+    assert (folder / "00_race.json").stat().st_mode & 0o777 == 0o644

@@ -1,7 +1,9 @@
 """One house style and one way to save figures.
 
 `savefig` writes PNGs into `figures/` with fixed DPI and no timestamps in the
-metadata, so a rerun with the same numbers gives the same file.
+metadata, so a rerun with the same numbers gives the same file; it writes
+atomically, so a reader (the book build, another notebook) never sees half a
+figure.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 from . import paths
+from .atomic import atomic_path
 
 HOUSE_STYLE = {
     "figure.dpi": 110,
@@ -43,9 +46,9 @@ def use_style() -> None:
 def savefig(fig, name: str, *, chapter: str | None = None) -> Path:
     """Save `fig` as `figures/[chapter/]name.png` deterministically and return the path."""
     folder = paths.figures_dir() / chapter if chapter else paths.figures_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name if name.endswith(".png") else f"{name}.png")
-    fig.savefig(path, metadata={"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, metadata={"Software": None})
     return path
 
 

@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 import torch
 
 from .. import checkpoints
+from ..atomic import atomic_path, atomic_write_text
 from ..runtime import torch_threads
 from .classifier import (
     FID_CLASSIFIER_SHA256,
@@ -60,7 +61,8 @@ def retrain(out_dir: str | Path, *, data_dir: str | Path | None = None, threads:
         test = load_mnist("test", "symmetric", data_dir=data_dir)
         test_accuracy = accuracy(model, test.images, test.labels)
     weights = out_dir / FID_WEIGHTS_PATH.name
-    torch.save({k: v.float().contiguous() for k, v in checkpoints.cpu_state(model).items()}, weights)
+    with atomic_path(weights) as tmp:  # a killed run never leaves half a weights file where the old one was
+        torch.save({k: v.float().contiguous() for k, v in checkpoints.cpu_state(model).items()}, tmp)
     record = {
         "file": weights.name,
         "sha256": file_sha256(weights),
@@ -80,7 +82,7 @@ def retrain(out_dir: str | Path, *, data_dir: str | Path | None = None, threads:
         "cpu": platform.processor() or platform.machine(),
         "retrain_command": RETRAIN_COMMAND,
     }
-    (out_dir / weights.with_suffix(".json").name).write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(out_dir / weights.with_suffix(".json").name, json.dumps(record, indent=2) + "\n")
     log(f"wrote {weights} (sha256 {record['sha256']}), test accuracy {test_accuracy:.4f}")
     return record
 
