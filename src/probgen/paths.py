@@ -48,28 +48,48 @@ def data_search_path(explicit: str | os.PathLike | None = None) -> list[tuple[st
     return places
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+class UnwritableFolderError(OSError):
+    """An output folder cannot be created or written; the message says which variable points elsewhere."""
+
+
+def unwritable(folder: Path, env: str | None, reason: Exception | None = None) -> UnwritableFolderError:
+    """The error for an output folder that cannot be written (`env`: the variable that relocates it)."""
+    why = f" ({type(reason).__name__}: {reason})" if reason else ""
+    fix = f"set ${env} to a writable folder" if env else "make it writable"
+    return UnwritableFolderError(f"cannot write to {folder}{why}: {fix}")
+
+
+def _ensure(path: Path, env: str | None = None) -> Path:
+    """Create `path` and check it can be written, so a bad folder is reported before anything is computed."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only parent, a regular file in the way, ...
+        raise unwritable(path, env, exc) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise unwritable(path, env)
     return path
 
 
 def cache_dir(*parts: str) -> Path:
-    """Git-ignored cache for trained models and expensive results: `<repo>/cache/...`."""
+    """Git-ignored cache for trained models and expensive results: `<repo>/cache/...` (or `$PROBGEN_CACHE`).
+
+    Raises `UnwritableFolderError` if the folder cannot be created or written.
+    """
     base = Path(os.environ["PROBGEN_CACHE"]) if os.environ.get("PROBGEN_CACHE") else repo_root() / "cache"
-    return _ensure(base.joinpath(*parts))
+    return _ensure(base.joinpath(*parts), "PROBGEN_CACHE")
 
 
 def figures_dir() -> Path:
     """Where `plotting.savefig` writes: `<repo>/figures/` (or `$PROBGEN_FIGURES`)."""
     env = os.environ.get("PROBGEN_FIGURES")
-    return _ensure(Path(env) if env else repo_root() / "figures")
+    return _ensure(Path(env) if env else repo_root() / "figures", "PROBGEN_FIGURES")
 
 
 def results_dir(profile: str | None = None) -> Path:
     """Where results files go: `<repo>/results/<profile>/` (or `$PROBGEN_RESULTS`)."""
     env = os.environ.get("PROBGEN_RESULTS")
     base = Path(env) if env else repo_root() / "results"
-    return _ensure(base / profile) if profile else _ensure(base)
+    return _ensure(base / profile if profile else base, "PROBGEN_RESULTS")
 
 
 def executed_dir() -> Path:
