@@ -3,11 +3,15 @@
 A cache file's name is `<kind>-<hash>.<ext>` where the hash covers the whole
 config (and the kind), so a changed config never reuses stale results. The
 file also stores the config itself, the training step, metrics and the package
-version; loading compares the stored config with the requested one and refuses
-a mismatch. Files are written atomically (temporary file + rename), so an
-interrupted run leaves either the old file or the new one, never half of one.
-A corrupt or mismatched file is moved aside (`*.bad`), reported, and the
-result recomputed: nothing is silently reused and nothing is deleted.
+version, and the SHA-256 of all of it (every tensor's bytes included), checked
+on every load: damaged bytes are found even where the file still unpickles.
+Loading also compares the stored config with the requested one and refuses a
+mismatch. Files are written atomically (`atomic.atomic_path`), so an
+interrupted run or a concurrent writer leaves either the old file or the new
+one, never half of one. A corrupt, damaged, unverifiable or mismatched file is
+moved aside (`*.bad`, `*.bad.1`, ...: earlier evidence is never overwritten),
+reported, and the result recomputed: nothing is silently reused and nothing
+is deleted.
 """
 
 from __future__ import annotations
@@ -16,14 +20,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__, paths
-from .reporting import atomic_write_text
+from .atomic import atomic_path, atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the payload holds its own SHA-256; files of format 1 cannot be verified
 
 
 class CheckpointError(RuntimeError):
@@ -65,18 +68,43 @@ def cache_path(kind: str, config: Any, ext: str = "pt") -> Path:
     return paths.cache_dir(kind) / f"{kind}-{config_hash(kind, config)}.{ext}"
 
 
+def payload_sha256(payload: dict) -> str:
+    """SHA-256 of everything in a cache payload except its `sha256` entry: tensors by dtype, shape and bytes.
+
+    Walks dicts (keys in sorted order), lists and tuples; anything else (numbers,
+    strings, None) enters by its repr, which round-trips through `torch.save`
+    and JSON unchanged.
+    """
+    h = hashlib.sha256()
+    _update(h, {k: v for k, v in payload.items() if k != "sha256"})
+    return h.hexdigest()
+
+
+def _update(h, obj: Any) -> None:
+    if hasattr(obj, "detach"):  # a tensor
+        import torch
+
+        t = obj.detach().cpu().contiguous()
+        h.update(f"tensor {t.dtype} {tuple(t.shape)}:".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"dict {len(obj)}:".encode())
+        for key in sorted(obj, key=repr):
+            h.update(f"{key!r}=".encode())
+            _update(h, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{type(obj).__name__} {len(obj)}:".encode())
+        for item in obj:
+            _update(h, item)
+    else:
+        h.update(f"{obj!r};".encode())
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _header(kind: str, config: Any) -> dict:
@@ -100,6 +128,7 @@ def save_checkpoint(path: Path, *, kind: str, config: Any, state: dict, step: in
         "metrics": metrics or {},
         "state": state,
     }
+    payload["sha256"] = payload_sha256(payload)
     _atomic_torch_save(payload, Path(path))
     return Path(path)
 
@@ -118,8 +147,12 @@ def load_checkpoint(path: Path, *, kind: str, config: Any) -> dict:
 
 
 def _check_payload(payload: Any, path: Path, kind: str, config: Any) -> None:
+    if isinstance(payload, dict) and payload.get("format") == 1:
+        raise CheckpointError(f"{path} is of format 1, which stores no checksum, so it cannot be verified")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a probgen cache file of format {FORMAT_VERSION}")
+    if payload.get("sha256") != payload_sha256(payload):
+        raise CheckpointError(f"{path} is damaged: its content does not match the SHA-256 stored in it")
     if payload.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {payload.get('kind')!r}, not a {kind!r}")
     wanted = config_dict(config)
@@ -129,9 +162,25 @@ def _check_payload(payload: Any, path: Path, kind: str, config: Any) -> None:
         raise CheckpointError(f"{path} was made with another config (differs in: {', '.join(diff)})")
 
 
+def _first_free_bad_name(path: Path) -> Path:
+    """`<name>.bad`, else `<name>.bad.1`, `<name>.bad.2`, ...: the first that does not exist yet."""
+    bad, n = path.with_name(path.name + ".bad"), 0
+    while bad.exists():
+        n += 1
+        bad = path.with_name(f"{path.name}.bad.{n}")
+    return bad
+
+
 def _move_aside(path: Path, log: Callable[[str], None], reason: Exception) -> None:
-    bad = path.with_name(path.name + ".bad")
-    os.replace(path, bad)
+    """Move `path` out of the way, keeping every earlier `.bad` file as evidence, and report why."""
+    bad = _first_free_bad_name(path)
+    try:
+        os.replace(path, bad)
+    except FileNotFoundError:  # another process moved it aside first
+        log(f"warning: {reason}. Another process moved it aside; recomputing.")
+        return
+    except OSError as exc:  # a read-only folder: say what to do, not a bare PermissionError
+        raise paths.unwritable(path.parent, "PROBGEN_CACHE", exc) from exc
     log(f"warning: {reason}. Moved it to {bad.name} and recomputing.")
 
 
@@ -205,8 +254,9 @@ def cached_json(kind: str, config: Any, compute: Callable[[], Any], *, log: Call
         except CheckpointError as exc:
             _move_aside(path, log, exc)
     result = compute()
-    payload = {**_header(kind, config), "result": result}
     from .runtime import dumps
 
+    payload = json.loads(dumps({**_header(kind, config), "result": result}))  # hashed as it will be read back
+    payload["sha256"] = payload_sha256(payload)
     atomic_write_text(path, dumps(payload))
-    return json.loads(dumps(result))
+    return payload["result"]
