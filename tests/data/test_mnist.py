@@ -1,4 +1,6 @@
 import gzip
+import os
+import shutil
 import struct
 
 import numpy as np
@@ -7,6 +9,7 @@ import torch
 
 from probgen import paths
 from probgen.data import files, mnist
+from tests.concurrency import race
 
 
 def _write_idx(path, arr, gz=True):
@@ -88,3 +91,57 @@ def test_real_mnist_splits_and_views():
     # the validation split is the tail of the training file, disjoint from train
     full = mnist.load_mnist("trainval", "uint8")
     assert torch.equal(full.images[-10_000:][:100], mnist.load_mnist("val", "uint8", limit=100).images)
+
+
+def _cache_file(name: str):
+    rel = f"mnist/{name}"
+    return paths.cache_dir("mnist") / f"{name}.{files.KNOWN_FILES[rel].md5}.npy"
+
+
+@pytest.mark.skipif(not _have_mnist(), reason="MNIST not in the data directory (set PROBGEN_DATA)")
+def test_damaged_decoded_cache_is_detected_and_rebuilt():
+    labels = mnist.load_mnist("test", "uint8").labels
+    cache = _cache_file("t10k-labels-idx1-ubyte.gz")
+    raw = bytearray(cache.read_bytes())
+    raw[-64:] = bytes(255 - b for b in raw[-64:])  # the last 64 labels, overwritten in place
+    cache.write_bytes(bytes(raw))
+    with pytest.warns(RuntimeWarning, match="does not match its SHA-256"):
+        again = mnist.load_mnist("test", "uint8").labels
+    assert torch.equal(again, labels)  # rebuilt from the md5-verified source
+    assert np.array_equal(np.load(cache), labels.numpy())  # and the cache repaired
+
+
+@pytest.mark.skipif(not _have_mnist(), reason="MNIST not in the data directory (set PROBGEN_DATA)")
+def test_decoded_cache_without_checksum_is_rebuilt():
+    labels = mnist.load_mnist("test", "uint8").labels
+    cache = _cache_file("t10k-labels-idx1-ubyte.gz")
+    np.save(cache, np.zeros(10_000, dtype=np.uint8))  # as written by a version that stored no checksum
+    for sidecar in cache.parent.glob(cache.name + ".sha256"):
+        sidecar.unlink()
+    with pytest.warns(RuntimeWarning, match="no SHA-256"):
+        assert torch.equal(mnist.load_mnist("test", "uint8").labels, labels)
+
+
+@pytest.mark.skipif(not _have_mnist(), reason="MNIST not in the data directory (set PROBGEN_DATA)")
+def test_cache_files_are_readable_like_ordinary_files():
+    before = os.umask(0o022)
+    try:
+        mnist.load_mnist("test", "uint8")
+    finally:
+        os.umask(before)
+    cache = _cache_file("t10k-images-idx3-ubyte.gz")
+    assert {p.stat().st_mode & 0o777 for p in cache.parent.iterdir()} == {0o644}
+
+
+@pytest.mark.skipif(not _have_mnist(), reason="MNIST not in the data directory (set PROBGEN_DATA)")
+def test_processes_decoding_into_a_fresh_cache_at_once():
+    # Four processes decode the test images into an empty cache at the same moment, four times; with one
+    # shared temporary name most of them failed (FileNotFoundError) or left a half-written cache.
+    folder = paths.cache_dir("mnist")
+    jobs = [(mnist._decoded, ("test", "images", None))] * 4
+    errors = race(jobs, rounds=4, between=lambda r: shutil.rmtree(folder))
+    assert errors == []
+    images = mnist._decoded("test", "images", None)  # verifies the SHA-256 of what the last writer left
+    assert images.shape == (10_000, 28, 28)
+    cache = _cache_file("t10k-images-idx3-ubyte.gz")
+    assert sorted(p.name for p in folder.iterdir()) == [cache.name, cache.name + ".sha256"]
