@@ -2,23 +2,53 @@
 
     python -m probgen.run --profile quick                 # every notebook
     python -m probgen.run --profile smoke 09_trueskill    # chosen ones (name or prefix)
+    python -m probgen.run -p seed=1 --profile quick 01    # extra parameters, checked before anything runs
     python -m probgen.run --list                          # what there is, and its parameters
+    python -m probgen.run --check                         # may the book be built from executed/?
 
-The executed copies are what Jupyter Book renders. On failure the runner names
-the notebook, the cell and the error, and keeps the partly executed copy.
+The executed copies are what Jupyter Book renders, so a copy there is always a
+complete, successful run:
+
+- a notebook runs into a temporary file beside its executed copy and replaces
+  it only when every cell has run; a failed or interrupted run leaves the last
+  good copy in place and is kept as `executed/<name>.failed.ipynb` (never
+  rendered), which the error names;
+- each executed copy records how it was made (`metadata.probgen`: profile,
+  parameters, run id, commit, times), and its parameters cell shows the values
+  actually used (papermill's injected cell is folded into it);
+- the results page runs again after any chapter, so it never shows an older run.
+
+While a notebook runs, the terminal shows the running cell's heading and the
+progress bar of whatever trains or samples in it (the bars go to a status
+file, never into the notebook).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import os
+import re
+import signal
 import sys
+import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 
 from . import paths, runtime
 
 RESULTS_PAGE = "99_results"  # reads every other notebook's results file, so it runs last
+FAILED_SUFFIX = ".failed.ipynb"
+ENGINE = "probgen"
+
+
+class RunError(SystemExit):
+    """A notebook run or check failed; the message says which notebook, why, and what to run."""
+
+    def __init__(self, message: str):
+        super().__init__(f"error: {message}")
 
 
 def discover(names: list[str] | None = None) -> list[Path]:
@@ -61,31 +91,314 @@ def parse_params(items: list[str]) -> dict:
     return out
 
 
-def execute(nb: Path, profile: str, extra: dict, *, kernel: str = "python3") -> float:
-    """Run one notebook; return its wall time. Raises SystemExit with a clear message on failure."""
+def plan(nbs: list[Path], profile: str, extra: dict) -> list[tuple[Path, dict]]:
+    """Each notebook with the parameters it will get, every key checked before anything runs.
+
+    The profile is set by `--profile` only. Extra parameters go to every chosen
+    chapter, each of which must declare them; the results page takes only the profile.
+    """
+    if "profile" in extra:
+        raise SystemExit(f"error: set the profile with --profile {extra['profile']}, not -p profile=...; "
+                         "the runner's banner, the executed copies and the results files all follow --profile")
+    problems, out = [], []
+    for nb in nbs:
+        declared = notebook_parameters(nb)
+        given = {} if nb.stem == RESULTS_PAGE else extra
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            problems.append(f"{nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}")
+        out.append((nb, {"profile": profile, **given}))
+    if problems:
+        raise SystemExit("error: " + "\n       ".join(problems) + "\nnothing was run.")
+    return out
+
+
+# --- the parameters cell, once -------------------------------------------------------------------
+
+def _literal(value) -> str:
+    from papermill.translators import PythonTranslator
+
+    return PythonTranslator.translate(value)
+
+
+def fold_parameters(nb, params: dict) -> None:
+    """Show the parameters once, with the values used: write them into the `parameters` cell, drop papermill's.
+
+    `name = default   # comment` lines keep their comment (and its column where it fits).
+    """
+    cells = nb.cells
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    if not tagged:
+        return
+    cell = cells[tagged[0]]
+    pattern = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?P<eq>\s*=\s*)(?P<value>.*?)(?P<pad>\s*)(?P<comment>#.*)?$")
+    lines = []
+    for line in cell.source.splitlines():
+        m = pattern.match(line)
+        if m and m["name"] in params:
+            head = f"{m['name']}{m['eq']}{_literal(params[m['name']])}"
+            if m["comment"]:
+                column = len(line) - len(m["comment"])
+                head = head.ljust(column - 1) + " " + m["comment"] if len(head) < column else head + "  " + m["comment"]
+            line = head
+        lines.append(line)
+    cell.source = "\n".join(lines)
+    cell.metadata.setdefault("probgen", {})["parameters_used"] = True
+    for i in reversed(injected):
+        del cells[i]
+
+
+# --- progress in the terminal ----------------------------------------------------------------------
+
+def _heading(nb, index: int) -> str:
+    """The nearest markdown heading at or before cell `index` (the section the running cell belongs to)."""
+    for cell in reversed(nb.cells[: index + 1]):
+        if cell.cell_type == "markdown":
+            headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")]
+            if headings:
+                return headings[-1]
+    return ""
+
+
+class StatusLine:
+    """What the terminal shows while a notebook runs: notebook, cell, section and the inner progress bar.
+
+    On a terminal the line is redrawn in place every second; in a log (CI) a
+    new line is printed when the cell changes or every `log_every` seconds.
+    """
+
+    def __init__(self, label: str, status_file: Path, *, stream=None, log_every: float = 30.0):
+        self.label, self.status_file = label, status_file
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.log_every = log_every
+        self.cell = ""
+        self._last, self._last_time = "", 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._start = time.monotonic()
+
+    def on_cell(self, index: int, nb) -> None:
+        if nb.cells[index].cell_type != "code":
+            return
+        n_code = sum(c.cell_type == "code" for c in nb.cells)
+        k = sum(c.cell_type == "code" for c in nb.cells[: index + 1])
+        heading = _heading(nb, index)
+        self.cell = f"cell {k}/{n_code}" + (f" · {heading}" if heading else "")
+        self.show(force=not self.tty)
+
+    def inner(self) -> str:
+        try:
+            return self.status_file.read_text().strip()
+        except OSError:
+            return ""
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self._start
+        parts = [self.label, f"{elapsed / 60:.1f} min", self.cell, self.inner()]
+        return " · ".join(p for p in parts if p)
+
+    def show(self, force: bool = False) -> None:
+        text = self.line()
+        now = time.monotonic()
+        if self.tty:
+            width = max(40, os.get_terminal_size(self.stream.fileno()).columns - 1) if hasattr(self.stream, "fileno") else 120
+            self.stream.write("\r" + text[:width].ljust(width))
+        elif force or now - self._last_time >= self.log_every:
+            self.stream.write("      " + text + "\n")
+        else:
+            return
+        self.stream.flush()
+        self._last, self._last_time = text, now
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.show()
+            except (OSError, ValueError):  # the terminal went away: keep running the notebook
+                pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        if self.tty:
+            self.stream.write("\r" + " " * len(self._last[:200]) + "\r")
+            self.stream.flush()
+
+
+def _register_engine() -> None:
+    """A papermill engine that tells the runner which cell starts, and runs kernels over IPC."""
+    from jupyter_client.manager import AsyncKernelManager
+    from papermill.engines import NBClientEngine, papermill_engines
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        """Kernel sockets as local files: no TCP ports, no "running over TCP without encryption" warning."""
+
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
+
+    class Engine(NBClientEngine):
+        on_cell = None  # set by `execute` for the notebook being run
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            start = nb_man.cell_start
+
+            def cell_start(cell, cell_index=None, **kw):
+                if cls.on_cell is not None:
+                    cls.on_cell(cell_index, nb_man.nb)
+                return start(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+            kwargs.setdefault("kernel_manager_class", IPCKernelManager)
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE, Engine)
+    _register_engine.engine = Engine
+
+
+def _utcnow() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str = "python3") -> float:
+    """Run one notebook into `executed/`; return its wall time.
+
+    The run writes a temporary file that replaces `executed/<name>` only on
+    success. On failure (an exception in a cell, or Ctrl-C) the good copy stays,
+    the run is kept as `executed/<name>.failed.ipynb`, and `RunError` names the
+    notebook, the cell, the error and the command that reruns it.
+    """
+    import nbformat
     import papermill as pm
 
-    declared = notebook_parameters(nb)
-    unknown = sorted(set(extra) - set(declared))
-    if unknown:
-        raise SystemExit(
-            f"error: {nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}"
-        )
-    out = paths.executed_dir() / nb.name
-    params = {"profile": profile, **extra}
+    from .atomic import atomic_write_text
+
+    if not hasattr(_register_engine, "engine"):
+        _register_engine()
+    out_dir = paths.executed_dir()
+    final = out_dir / nb.name
+    failed = out_dir / (nb.stem + FAILED_SUFFIX)
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{nb.stem}.", suffix=".running.ipynb")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    status_fd, status_name = tempfile.mkstemp(prefix=f"probgen-status-{nb.stem}-", suffix=".txt")
+    os.close(status_fd)
+    status_file = Path(status_name)
+    env_before = {k: os.environ.get(k) for k in (runtime.STATUS_ENV, runtime.RUN_ID_ENV)}
+    os.environ[runtime.STATUS_ENV] = str(status_file)
+    os.environ[runtime.RUN_ID_ENV] = run_id
+    started = _utcnow()
     start = time.perf_counter()
+    rerun = f"make notebooks PROFILE={params['profile']} NOTEBOOKS={nb.stem}"
     try:
-        pm.execute_notebook(
-            str(nb), str(out), parameters=params, kernel_name=kernel, progress_bar=True,
-            cwd=str(nb.parent), log_output=False, request_save_on_cell_execute=True,
-        )
-    except pm.PapermillExecutionError as exc:
-        raise SystemExit(
-            f"\nerror: notebook {nb} failed in cell {exc.cell_index} "
-            f"(execution count {exc.exec_count}) with {exc.ename}: {exc.evalue}\n"
-            f"The partly executed notebook, with the traceback, is {out}"
-        ) from None
-    return time.perf_counter() - start
+        with StatusLine(label or nb.stem, status_file) as status:
+            _register_engine.engine.on_cell = status.on_cell
+            pm.execute_notebook(
+                str(nb), str(tmp), parameters=params, kernel_name=kernel, progress_bar=False,
+                cwd=str(nb.parent), log_output=False, request_save_on_cell_execute=True, engine_name=ENGINE,
+            )
+    except (pm.PapermillExecutionError, KeyboardInterrupt, Exception) as exc:
+        kept = _keep_failed(tmp, failed)
+        where = f"the run so far, with the traceback, is {failed}" if kept else "nothing was written"
+        if isinstance(exc, pm.PapermillExecutionError):
+            what = (f"notebook {nb} failed in cell {exc.cell_index} (execution count {exc.exec_count}) "
+                    f"with {exc.ename}: {exc.evalue}")
+        elif isinstance(exc, KeyboardInterrupt):
+            what = f"notebook {nb} was interrupted"
+        else:
+            what = f"notebook {nb} could not be run ({type(exc).__name__}: {exc})"
+        good = f"the last good copy {final} is unchanged" if final.exists() else f"there is no good copy in {out_dir}"
+        raise RunError(f"{what}.\n       {where}; {good}.\n       Rerun it with: {rerun}") from None
+    finally:
+        _register_engine.engine.on_cell = None
+        status_file.unlink(missing_ok=True)
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - start
+    out = nbformat.read(tmp, as_version=4)
+    fold_parameters(out, params)
+    out.metadata["probgen"] = {
+        "profile": params["profile"], "parameters": params, "run_id": run_id, "git_commit": runtime.git_commit(),
+        "started_utc": started, "finished_utc": _utcnow(), "wall_time_s": round(seconds, 1),
+    }
+    atomic_write_text(final, nbformat.writes(out))
+    tmp.unlink(missing_ok=True)
+    failed.unlink(missing_ok=True)  # an older failure is superseded by this good run
+    return seconds
+
+
+def _keep_failed(tmp: Path, failed: Path) -> bool:
+    """Move a failed run's notebook to `failed` (readable like any output); False if there is none."""
+    from .atomic import atomic_write_bytes
+
+    try:
+        if tmp.exists() and tmp.stat().st_size > 0:
+            atomic_write_bytes(failed, tmp.read_bytes())
+            return True
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- may the book be built? --------------------------------------------------------------------------
+
+def toc_chapters() -> list[str]:
+    """The `executed/...` entries of `_toc.yml`, in book order (without the extension)."""
+    text = (paths.repo_root() / "_toc.yml").read_text()
+    return re.findall(r"^\s*-?\s*file:\s*executed/([^\s#]+?)(?:\.ipynb)?\s*(?:#.*)?$", text, flags=re.M)
+
+
+def check_executed(names: list[str] | None = None) -> list[str]:
+    """Problems that forbid building the book from `executed/`: one message per notebook, with its rerun command.
+
+    Refused: a missing copy, a copy not made by this runner, a copy whose
+    papermill metadata records an exception or a cell that did not complete, a
+    copy with an error output, and a results page older than a chapter it reports.
+    """
+    import nbformat
+
+    names = toc_chapters() if names is None else names
+    problems, finished = [], {}
+    for name in names:
+        path = paths.executed_dir() / f"{name}.ipynb"
+        if not path.is_file():
+            problems.append(f"{path} is missing; run it: make notebooks PROFILE=<profile> NOTEBOOKS={name}")
+            continue
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata.get("probgen")
+        profile = (meta or {}).get("profile", "<profile>")
+        rerun = f"make notebooks PROFILE={profile} NOTEBOOKS={name}"
+        if meta is None:
+            problems.append(f"{path} was not executed by `python -m probgen.run` (no run record); rerun it: {rerun}")
+            continue
+        pm_meta = nb.metadata.get("papermill", {})
+        bad_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (
+            c.metadata.get("papermill", {}).get("status") != "completed"
+            or c.metadata.get("papermill", {}).get("exception")
+            or any(o.get("output_type") == "error" for o in c.get("outputs", [])))]
+        if pm_meta.get("exception") or bad_cells:
+            where = f" (cells {', '.join(map(str, bad_cells[:5]))})" if bad_cells else ""
+            problems.append(f"{path} records a failed or unfinished run{where}; rerun it: {rerun}")
+            continue
+        finished[name] = meta
+    page = finished.get(RESULTS_PAGE)
+    if page is not None:
+        newer = [n for n, m in finished.items() if n != RESULTS_PAGE and m["finished_utc"] > page["started_utc"]]
+        if newer:
+            problems.append(f"the results page was executed before {', '.join(newer)} finished, so it shows older "
+                            f"numbers; rerun it: make notebooks PROFILE={page['profile']} NOTEBOOKS={RESULTS_PAGE}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +411,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="extra notebook parameter (repeatable), e.g. -p seed=1")
     parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="check that every chapter of _toc.yml has a complete, successful executed copy")
     args = parser.parse_args(argv)
 
+    if args.check:
+        problems = check_executed()
+        if problems:
+            raise SystemExit("error: the book cannot be built from executed/:\n  " + "\n  ".join(problems))
+        import nbformat
+
+        profiles: dict[str, list[str]] = {}
+        for name in toc_chapters():
+            record = nbformat.read(paths.executed_dir() / f"{name}.ipynb", as_version=4).metadata["probgen"]
+            profiles.setdefault(record["profile"], []).append(name)
+        print(f"executed/: {len(toc_chapters())} notebooks, all complete; profile "
+              + "; ".join(f"{p} ({len(n)})" if len(profiles) == 1 else f"{p}: {', '.join(n)}"
+                          for p, n in profiles.items()))
+        if len(profiles) > 1:
+            print("note: the book mixes profiles; its results page says which chapter comes from which")
+        return 0
     nbs = discover(args.notebooks)
     if args.list:
         for nb in nbs:
@@ -112,12 +443,19 @@ def main(argv: list[str] | None = None) -> int:
         runtime.check_profile(args.profile)
     except runtime.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
-    extra = parse_params(args.param)
+    if any(nb.stem != RESULTS_PAGE for nb in nbs) and all(nb.stem != RESULTS_PAGE for nb in nbs):
+        nbs += [nb for nb in discover() if nb.stem == RESULTS_PAGE]  # the results page follows every chapter run
+    jobs = plan(nbs, args.profile, parse_params(args.param))
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    run_id = f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` keeps the failed run like Ctrl-C does
+    print(f"run {run_id}: {len(jobs)} notebook(s), profile={args.profile}", flush=True)
     timings = []
-    for i, nb in enumerate(nbs, 1):
-        print(f"[{i}/{len(nbs)}] {nb.stem} (profile={args.profile})", flush=True)
-        seconds = execute(nb, args.profile, extra)
+    for i, (nb, params) in enumerate(jobs, 1):
+        label = f"[{i}/{len(jobs)}] {nb.stem}"
+        extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
+        print(f"{label} (profile={args.profile}{', ' + extra if extra else ''})", flush=True)
+        seconds = execute(nb, params, run_id=run_id, label=label)
         timings.append((nb.stem, seconds))
         print(f"      done in {seconds:.1f} s -> executed/{nb.name}", flush=True)
     print("\nnotebook                          seconds")
