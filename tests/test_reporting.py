@@ -17,9 +17,8 @@ def test_results_file_has_values_and_manifest():
     payload = json.loads(path.read_text())
     assert payload["results"] == {"accuracy": 0.6543, "table": [{"a": 1}], "acc": 0.5}
     assert payload["headlines"]["acc"] == {"label": "accuracy (N=10)", "value": 0.5, "text": "0.50"}
-    table = reporting.headline_table("smoke")
+    table = reporting.headline_table([{"chapter": "00_test", "profile": "smoke", "payload": payload}])
     assert table.loc[0, "quantity"] == "accuracy (N=10)" and table.loc[0, "value"] == "0.50"
-    assert reporting.manifest_table("smoke").loc[0, "chapter"] == "00_test"
     assert payload["manifest"]["profile"] == "smoke" and payload["manifest"]["seeds"] == [1, 2]
     assert reporting.load_results("smoke", "00_test")["00_test"]["results"]["accuracy"] == 0.6543
 

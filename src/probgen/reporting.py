@@ -97,28 +97,86 @@ class Results:
         return self.path
 
 
-def headline_table(profile: str):
-    """One row per headline number of every results file of `profile` (a pandas DataFrame)."""
+def chapter_runs(profile: str) -> list[dict]:
+    """Where the numbers of each chapter of the book come from, in book order.
+
+    A chapter's executed copy (written by `python -m probgen.run`) records the
+    profile and the run it came from; its results file must come from that same
+    run. A chapter with no executed copy (a test run under nbmake) falls back
+    to the results file of `profile`. Each row: chapter, profile, run record
+    (or None), results payload (or None), and a note when the two disagree.
+    """
+    import nbformat
+
+    from .run import RESULTS_PAGE, toc_chapters
+
+    rows = []
+    for chapter in (c for c in toc_chapters() if c != RESULTS_PAGE):
+        executed = paths.executed_dir() / f"{chapter}.ipynb"
+        record = nbformat.read(executed, as_version=4).metadata.get("probgen") if executed.is_file() else None
+        used = record["profile"] if record else runtime.check_profile(profile)
+        path = paths.results_dir(used) / f"{chapter}.json"
+        payload = json.loads(path.read_text()) if path.is_file() else None
+        if payload is None:
+            note = f"no results file {path.name} for the {used} profile"
+        elif record is None:
+            note = "not run into the book (executed/ has no copy)"
+        elif payload["manifest"].get("run_id") != record.get("run_id"):
+            note = "its results file comes from another run than its page: rerun the chapter"
+        else:
+            note = ""
+        rows.append({"chapter": chapter, "profile": used, "record": record, "payload": payload, "note": note})
+    return rows
+
+
+def headline_table(runs: list[dict]):
+    """One row per headline number of every chapter in `runs` (from `chapter_runs`), as a DataFrame.
+
+    A profile column is added when the chapters come from more than one profile.
+    """
     import pandas as pd
 
     rows = []
-    for chapter, payload in load_results(profile).items():
-        seeds = ", ".join(map(str, payload["manifest"]["seeds"]))
+    for run in runs:
+        payload = run["payload"] or {}
+        seeds = ", ".join(map(str, payload.get("manifest", {}).get("seeds", [])))
         for h in payload.get("headlines", {}).values():
-            rows.append({"chapter": chapter, "quantity": h["label"], "value": h["text"], "seeds": seeds})
-    return pd.DataFrame(rows, columns=["chapter", "quantity", "value", "seeds"])
+            rows.append({"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
+                         "value": h["text"], "seeds": seeds})
+    columns = ["chapter", "profile", "quantity", "value", "seeds"]
+    if len({r["profile"] for r in runs}) <= 1:
+        columns.remove("profile")
+    return pd.DataFrame(rows, columns=["chapter", "profile", "quantity", "value", "seeds"])[columns]
 
 
-def manifest_table(profile: str):
-    """One row per results file of `profile`: where and when its numbers were computed."""
+def provenance_table(runs: list[dict]):
+    """One row per chapter: the profile, run, commit, device and wall time its numbers come from."""
     import pandas as pd
 
     rows = []
-    for chapter, payload in load_results(profile).items():
-        m = payload["manifest"]
-        rows.append({"chapter": chapter, "device": m["device"], "commit": m["git_commit"][:12],
-                     "wall time (s)": m["wall_time_s"], "created (UTC)": m["created_utc"]})
-    return pd.DataFrame(rows, columns=["chapter", "device", "commit", "wall time (s)", "created (UTC)"])
+    for run in runs:
+        m = (run["payload"] or {}).get("manifest", {})
+        record = run["record"] or {}
+        rows.append({"chapter": run["chapter"], "profile": run["profile"],
+                     "run": record.get("run_id") or "–", "commit": (m.get("git_commit") or "–")[:12],
+                     "device": m.get("device", "–"), "wall time (s)": m.get("wall_time_s"),
+                     "note": run["note"] or "–"})
+    return pd.DataFrame(rows, columns=["chapter", "profile", "run", "commit", "device", "wall time (s)", "note"])
+
+
+def profile_summary(runs: list[dict]) -> str:
+    """One sentence on the profiles the book's numbers come from; it says so when a build mixes them."""
+    by_profile: dict[str, list[str]] = {}
+    for run in runs:
+        by_profile.setdefault(run["profile"], []).append(run["chapter"])
+    run_ids = sorted({(r["record"] or {}).get("run_id") or "none" for r in runs})
+    if len(by_profile) == 1:
+        (profile,) = by_profile
+        which = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
+        return f"Every chapter's numbers come from the {profile} profile ({which})."
+    parts = "; ".join(f"{p}: {', '.join(chs)}" for p, chs in by_profile.items())
+    return (f"This build mixes profiles ({parts}). Numbers of different profiles come from different "
+            f"data sizes and training lengths: compare them only within a profile.")
 
 
 def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:
