@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
+from ..atomic import atomic_path
 
 
 @dataclass(frozen=True)
@@ -160,24 +161,23 @@ def download(relpath: str, data_dir: str | os.PathLike | None = None, *, log=pri
     got_md5 = md5sum(target) if had else None
     if got_md5 == known.md5:
         return target
-    part = target.with_name(target.name + ".part")
     tried = []
     for url in known.urls:
         try:
             log(f"downloading {url}")
             with urllib.request.urlopen(url, timeout=60) as resp:
                 target.parent.mkdir(parents=True, exist_ok=True)  # only once a mirror answers: no empty folders offline
-                with open(part, "wb") as out:
-                    shutil.copyfileobj(gzip.GzipFile(fileobj=resp) if known.gunzip else resp, out)
-            got = md5sum(part)
-            if got != known.md5:
-                raise DataFileError(f"downloaded file has md5 {got}, expected {known.md5}; not kept")
-            os.replace(part, target)
+                # A temporary file of its own (two processes may fetch the same file), renamed into place
+                # only if its md5 matches.
+                with atomic_path(target) as part:
+                    with open(part, "wb") as out:
+                        shutil.copyfileobj(gzip.GzipFile(fileobj=resp) if known.gunzip else resp, out)
+                    got = md5sum(part)
+                    if got != known.md5:
+                        raise DataFileError(f"downloaded file has md5 {got}, expected {known.md5}; not kept")
             return target
         except Exception as exc:  # try the next mirror; report every failure if none works
             tried.append((url, f"{type(exc).__name__}: {exc}"))
-        finally:
-            part.unlink(missing_ok=True)
     raise DownloadError(Problem(known, target, "md5 mismatch" if had else "missing", got_md5, tuple(tried)), data_dir)
 
 
