@@ -17,6 +17,8 @@ from probgen.metrics import (
 from probgen.metrics import classifier as clf_module
 from probgen.runtime import ConfigError
 
+from ..tolerances import rounding_tol
+
 TINY = dict(epochs=2, batch_size=64, lr=1e-3, n_train=None, device="cpu", seed=0)
 
 
@@ -136,9 +138,20 @@ def test_features_are_pre_activation_float64_and_deterministic(data):
     assert (feats < 0).any() and (feats > 0).any()  # no ReLU: pre-activation outputs of Linear(9216, 128)
     assert model.training  # mode restored
     np.testing.assert_array_equal(feats, extract_features(model, x, batch_size=16))  # eval: no dropout
-    np.testing.assert_allclose(feats, extract_features(model, x, batch_size=50), rtol=1e-5, atol=1e-6)
     model.eval()
-    np.testing.assert_allclose(feats, model.features(x).double().detach().numpy(), rtol=1e-6, atol=1e-6)
+    # Other batch sizes may run other float32 kernels. A feature is the dot product of Linear(9216, 128), whose
+    # rounding is a few eps·(Σ_j |W_ij h_j| + |b_i|) (the size of its terms, not of the result, which cancels), plus
+    # that of the convolutions before it, a few eps of the same size (measured: ≤ 0.3 of it); left-on dropout
+    # would change the features by about their own size.
+    inputs = []
+    hook = model.fc1.register_forward_hook(lambda module, args, out: inputs.append(args[0]))
+    with torch.no_grad():
+        direct = model.features(x)
+        terms = torch.nn.functional.linear(inputs[0].abs(), model.fc1.weight.abs(), model.fc1.bias.abs())
+    hook.remove()
+    tol = rounding_tol(torch.float32, terms.double().numpy(), ops=8)
+    for other in (extract_features(model, x, batch_size=50), direct.double().numpy()):
+        assert (np.abs(feats - other) <= tol).all(), np.abs(feats - other).max()
     probs = predict_proba(model, x)
     assert probs.shape == (50, 10) and torch.allclose(probs.sum(1), torch.ones(50))
     assert fid(x, x, classifier=model) == pytest.approx(0.0, abs=1e-6)

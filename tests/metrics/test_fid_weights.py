@@ -97,7 +97,9 @@ def test_fid_of_a_set_with_itself_is_zero_and_stats_can_be_reused():
     assert fid(x, x) == pytest.approx(0.0, abs=1e-6)
     value = fid(x, y, batch_size=64)
     assert value > 0
-    assert fid_from_stats(fid_stats(x), y) == pytest.approx(value, rel=1e-6)
+    # with the same batches the features, and so the float64 statistics and the distance, are the same numbers; other
+    # batch sizes may run other float32 kernels (their rounding is tested in test_classifier)
+    assert fid_from_stats(fid_stats(x, batch_size=64), y, batch_size=64) == value
 
 
 def test_fid_refuses_unit_range_images():
