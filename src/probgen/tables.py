@@ -32,7 +32,8 @@ _ESCAPE = str.maketrans({c: "\\" + c for c in "\\`*_[]<>!|{}&"})
 TABLE_CLASS = "probgen-table"
 # Characters of body text that fit on one line of the PDF's text width, at the sizes a table may use.
 LINE_CHARS = {"normalsize": 80, "small": 88, "footnotesize": 98, "scriptsize": 115}
-_PADDING_CHARS = 2  # a column's separation (2 \tabcolsep), in characters
+_PADDING_CHARS = 3  # a column's separation (2 \tabcolsep = 12 pt), in characters, with a little slack
+_HEADER_SCALE = 1.3  # header cells are bold: a character is wider
 
 
 def show(df: pd.DataFrame, *, formats: Mapping[str, str | Callable] | None = None, precision: int = 3,
@@ -108,9 +109,16 @@ def column_widths(header: list[str], body: list[list[str]]) -> tuple[list[int], 
     at most as wide as its longest cell; the room that is left goes to the
     columns whose cells would otherwise wrap, in proportion to their length.
     """
-    cols = list(zip(header, *body)) if body else [(h,) for h in header]
-    longest_word = [max((len(w) for c in col for w in _visible(c).split()), default=1) for col in cols]
-    longest_cell = [max((len(_visible(c)) for c in col), default=1) for col in cols]
+    def longest(cells, measure):
+        return max((measure(c) for c in cells), default=1)
+
+    def words(c):
+        return max((len(w) for w in _visible(c).split()), default=1)
+
+    cols = list(zip(*body)) if body else [() for _ in header]
+    longest_word = [math.ceil(max(_HEADER_SCALE * words(h), longest(col, words))) for h, col in zip(header, cols)]
+    longest_cell = [math.ceil(max(_HEADER_SCALE * len(_visible(h)), longest(col, lambda c: len(_visible(c)))))
+                    for h, col in zip(header, cols)]
     need = [max(w, 1) + _PADDING_CHARS for w in longest_word]
     for size, chars in LINE_CHARS.items():
         if sum(need) <= chars:
