@@ -66,12 +66,16 @@ report: notebooks book
 test-unit: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# The notebooks under test write their results files and figures into a temporary folder, so a test
+# run never replaces the numbers of a report run (the model cache is shared: smoke models are reused).
+ISOLATED = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && PROBGEN_RESULTS=$$tmp/results PROBGEN_FIGURES=$$tmp/figures
+
 test-notebooks: $(STAMP)
-	$(PY) -m pytest --nbmake --nbmake-timeout=1200 notebooks $(PYTEST_ARGS)
+	$(ISOLATED) $(PY) -m pytest --nbmake --nbmake-timeout=1200 notebooks $(PYTEST_ARGS)
 
 # One pytest session, so its closing line counts every test.
 test: $(STAMP)
-	$(PY) -m pytest tests --nbmake --nbmake-timeout=1200 notebooks $(PYTEST_ARGS)
+	$(ISOLATED) $(PY) -m pytest tests --nbmake --nbmake-timeout=1200 notebooks $(PYTEST_ARGS)
 
 clean-book:
 	rm -rf _build executed
