@@ -63,3 +63,16 @@ def test_manifest_has_provenance():
     assert m["seeds"] == [0, 1] and m["wall_time_s"] == 1.235
     with pytest.raises(ConfigError):
         runtime.manifest(profile="nope", seeds=0)
+
+
+def test_print_of_a_config_fits_the_page_and_shows_every_field():
+    from probgen.diffusion.study import DDPMStudyConfig
+    from probgen.vae.training import VAETrainConfig
+
+    for cfg in (DDPMStudyConfig.for_profile("quick"), VAETrainConfig()):
+        text = str(cfg)
+        assert all(len(line) <= 80 for line in text.splitlines()), text
+        assert text.startswith(type(cfg).__name__ + "(") and text.endswith(")")
+        for name, value in vars(cfg).items():
+            assert f"{name}={value!r}" in text
+    assert str(ToyConfig.for_profile("smoke")) == "ToyConfig(profile='smoke', seed=0, n=10, method='a')"
