@@ -178,3 +178,32 @@ def test_results_page_runs_after_any_chapter(nbdir, tmp_path):
     assert run.main(["--profile", "smoke", "01_a"]) == 0
     assert (tmp_path / "executed" / "99_results.ipynb").exists()
     assert run.check_executed(["01_a", "99_results"]) == []
+
+
+def test_a_killed_run_keeps_the_good_copy_and_the_partial_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "executed").mkdir()
+    (root / "_toc.yml").write_text("root: intro\n")
+    _nb(root / "notebooks" / "01_slow.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(60)"])
+    good = root / "executed" / "01_slow.ipynb"
+    good.write_text("the last good copy")
+    env = {**os.environ, "PROBGEN_ROOT": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "probgen.run", "--profile", "smoke", "01_slow"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((root / "executed").glob(".01_slow.*")):
+        time.sleep(0.2)
+    time.sleep(3)  # let the kernel reach the sleeping cell
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "was interrupted" in out and "01_slow.failed.ipynb" in out, out
+    assert good.read_text() == "the last good copy"
+    assert (root / "executed" / "01_slow.failed.ipynb").exists()
+    assert not list((root / "executed").glob(".*"))

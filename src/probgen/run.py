@@ -448,16 +448,19 @@ def main(argv: list[str] | None = None) -> int:
     jobs = plan(nbs, args.profile, parse_params(args.param))
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     run_id = f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` keeps the failed run like Ctrl-C does
     print(f"run {run_id}: {len(jobs)} notebook(s), profile={args.profile}", flush=True)
     timings = []
-    for i, (nb, params) in enumerate(jobs, 1):
-        label = f"[{i}/{len(jobs)}] {nb.stem}"
-        extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
-        print(f"{label} (profile={args.profile}{', ' + extra if extra else ''})", flush=True)
-        seconds = execute(nb, params, run_id=run_id, label=label)
-        timings.append((nb.stem, seconds))
-        print(f"      done in {seconds:.1f} s -> executed/{nb.name}", flush=True)
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` keeps the failed run, as Ctrl-C does
+    try:
+        for i, (nb, params) in enumerate(jobs, 1):
+            label = f"[{i}/{len(jobs)}] {nb.stem}"
+            extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
+            print(f"{label} (profile={args.profile}{', ' + extra if extra else ''})", flush=True)
+            seconds = execute(nb, params, run_id=run_id, label=label)
+            timings.append((nb.stem, seconds))
+            print(f"      done in {seconds:.1f} s -> executed/{nb.name}", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, before)
     print("\nnotebook                          seconds")
     for stem, seconds in timings:
         print(f"{stem:32s} {seconds:8.1f}")
