@@ -334,7 +334,7 @@ def progress(iterable=None, *, enabled: bool = True, desc: str = "", total: int 
         from tqdm.std import tqdm
 
         return tqdm(iterable, desc=desc, total=total, initial=initial, leave=False, disable=not enabled,
-                    file=_StatusLine(status), mininterval=1.0, ncols=70, position=0)
+                    file=_StatusLine(status), mininterval=1.0, position=0)
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, initial=initial, leave=False, disable=not enabled)
