@@ -63,3 +63,11 @@ def test_a_table_of_many_columns_gets_a_smaller_font():
     assert size in ("small", "footnotesize", "scriptsize")
     md = tables.markdown_table(header, [["1234567890"] * 9])
     assert f"\\begingroup\\{size}" in md and md.rstrip().endswith("\\endgroup\n```".rstrip())
+
+
+def test_a_multiindex_keeps_every_row_aligned():
+    idx = pd.MultiIndex.from_tuples([("ring", "truth"), ("ring", "ddpm"), ("circle", "truth")], names=["family", "model"])
+    df = pd.DataFrame({"coverage": [1.0, 0.5, 1.0], "mass error": [0.02, 0.04, 0.03]}, index=idx)
+    rows = _cells(tables.styler_markdown(tables.show(df, index=True)))
+    assert rows == [["family", "model", "coverage", "mass error"], ["ring", "truth", "1.000", "0.020"],
+                    ["ring", "ddpm", "0.500", "0.040"], ["circle", "truth", "1.000", "0.030"]]

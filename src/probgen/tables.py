@@ -83,7 +83,8 @@ def _cell(text) -> str:
 def _rows(sty: Styler) -> tuple[list[str], list[list[str]]]:
     """The header (one label per column, levels joined) and the body rows as displayed (formatted) strings."""
     sep = "\x1f"
-    lines = sty.to_string(delimiter=sep).rstrip("\n").split("\n")
+    # Not sparse: a MultiIndex shows its repeated labels, so every row has every cell.
+    lines = sty.to_string(delimiter=sep, sparse_index=False, sparse_columns=False).rstrip("\n").split("\n")
     rows = [line.split(sep) for line in lines]
     n_header = 0 if all(sty.hide_columns_) else sty.data.columns.nlevels - sum(sty.hide_columns_)
     if n_header and not all(sty.hide_index_) and not sty.hide_index_names and any(sty.data.index.names):
