@@ -58,7 +58,8 @@ html: $(STAMP)
 pdf: $(STAMP)
 	VENV=$(VENV) bash book/build.sh pdf
 
-book: html pdf
+# build.sh pdf builds the HTML first (and only the HTML when TeX is missing).
+book: pdf
 
 report: notebooks book
 	@echo "report built from the '$(PROFILE)' profile: _build/html/index.html and _build/latex/probgen.pdf"
