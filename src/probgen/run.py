@@ -176,6 +176,7 @@ class StatusLine:
         self.cell = ""
         self._last, self._last_time = "", 0.0
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the cell callback (main thread) and the redraw thread both write
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._start = time.monotonic()
 
@@ -200,17 +201,18 @@ class StatusLine:
         return " · ".join(p for p in parts if p)
 
     def show(self, force: bool = False) -> None:
-        text = self.line()
-        now = time.monotonic()
-        if self.tty:
-            width = max(40, os.get_terminal_size(self.stream.fileno()).columns - 1) if hasattr(self.stream, "fileno") else 120
-            self.stream.write("\r" + text[:width].ljust(width))
-        elif force or now - self._last_time >= self.log_every:
-            self.stream.write("      " + text + "\n")
-        else:
-            return
-        self.stream.flush()
-        self._last, self._last_time = text, now
+        with self._lock:
+            text = self.line()
+            now = time.monotonic()
+            if self.tty:
+                width = max(40, os.get_terminal_size(self.stream.fileno()).columns - 1)
+                self.stream.write("\r" + text[:width].ljust(width))
+            elif force or now - self._last_time >= self.log_every:
+                self.stream.write("      " + text + "\n")
+            else:
+                return
+            self.stream.flush()
+            self._last, self._last_time = text, now
 
     def _loop(self) -> None:
         while not self._stop.wait(1.0):
