@@ -106,17 +106,14 @@ def chapter_runs(profile: str) -> list[dict]:
     to the results file of `profile`. Each row: chapter, profile, run record
     (or None), results payload (or None), and a note when the two disagree.
     """
-    import nbformat
-
-    from .run import RESULTS_PAGE, toc_chapters
+    from .run import RESULTS_PAGE, run_record, toc_chapters
 
     rows = []
     for chapter in (c for c in toc_chapters() if c != RESULTS_PAGE):
-        executed = paths.executed_dir() / f"{chapter}.ipynb"
-        record = nbformat.read(executed, as_version=4).metadata.get("probgen") if executed.is_file() else None
+        record = run_record(chapter)
         used = record["profile"] if record else runtime.check_profile(profile)
         path = paths.results_dir(used) / f"{chapter}.json"
-        payload = json.loads(path.read_text()) if path.is_file() else None
+        payload = load_results(used, chapter)[chapter] if path.is_file() else None
         if payload is None:
             note = f"no results file {path.name} for the {used} profile"
         elif record is None:

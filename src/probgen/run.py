@@ -361,6 +361,14 @@ def toc_chapters() -> list[str]:
     return re.findall(r"^\s*-?\s*file:\s*executed/([^\s#]+?)(?:\.ipynb)?\s*(?:#.*)?$", text, flags=re.M)
 
 
+def run_record(name: str) -> dict | None:
+    """The run record (`metadata.probgen`) of `executed/<name>.ipynb`, or None if it has none or is missing."""
+    import nbformat
+
+    path = paths.executed_dir() / f"{name}.ipynb"
+    return nbformat.read(path, as_version=4).metadata.get("probgen") if path.is_file() else None
+
+
 def check_executed(names: list[str] | None = None) -> list[str]:
     """Problems that forbid building the book from `executed/`: one message per notebook, with its rerun command.
 
@@ -421,12 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         problems = check_executed()
         if problems:
             raise SystemExit("error: the book cannot be built from executed/:\n  " + "\n  ".join(problems))
-        import nbformat
-
         profiles: dict[str, list[str]] = {}
         for name in toc_chapters():
-            record = nbformat.read(paths.executed_dir() / f"{name}.ipynb", as_version=4).metadata["probgen"]
-            profiles.setdefault(record["profile"], []).append(name)
+            profiles.setdefault(run_record(name)["profile"], []).append(name)
         print(f"executed/: {len(toc_chapters())} notebooks, all complete; profile "
               + "; ".join(f"{p} ({len(n)})" if len(profiles) == 1 else f"{p}: {', '.join(n)}"
                           for p, n in profiles.items()))
