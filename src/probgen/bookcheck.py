@@ -64,7 +64,8 @@ class _PageScanner(HTMLParser):
             self._in_script = True
             if (attrs.get("type") or "") == WIDGET_MIME:
                 self.found.append("Jupyter widget state (its renderer loads require.js and the widget manager from CDNs)")
-        self._in_style = tag == "style"
+        if tag == "style":
+            self._in_style = True
 
     def handle_endtag(self, tag):
         if tag == "script":

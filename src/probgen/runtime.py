@@ -303,7 +303,7 @@ class _StatusLine:
             self._lines[id(self)] = pieces[-1]
         elif text.strip("\r\n ") == "" and "\r" in text:  # the bar cleared itself (closed with leave=False)
             self._lines.pop(id(self), None)
-        try:
+        try:  # not atomic.atomic_path: this throwaway line is rewritten every second and needs no fsync
             tmp = f"{self.path}.{os.getpid()}.tmp"
             with open(tmp, "w") as fh:
                 fh.write(" | ".join(self._lines.values()))
