@@ -1,5 +1,6 @@
 """The DDPM chapter's config and its cached sampler evaluation."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,26 +37,93 @@ def test_timed_samples_batches_and_counts():
     torch.testing.assert_close(x, y)
 
 
+def _fake_features(monkeypatch):
+    """FID features replaced by the first 6 pixels of each image (float64), so tests need no classifier."""
+    from probgen import metrics
+
+    monkeypatch.setattr(metrics, "load_fid_classifier", lambda device: None)
+    monkeypatch.setattr(metrics, "extract_features", lambda clf, x: x.flatten(1)[:, :6].double().numpy())
+
+
 def test_evaluate_sampler_is_cached_and_scores_every_n(monkeypatch):
     from probgen import metrics
 
-    scored = []
-    monkeypatch.setattr(metrics, "fid_from_stats", lambda ref, s: scored.append(len(s)) or float(len(s)))
+    _fake_features(monkeypatch)
     calls = []
 
     def draw(b, g):
         calls.append(b)
         return torch.rand(b, 1, 28, 28, generator=g) * 2 - 1
 
-    refs = {4: None, 8: None, 50: None}
+    ref_x = torch.rand(50, 6, generator=torch.Generator().manual_seed(9)).double().numpy()
+    ref = metrics.gaussian_stats(ref_x)
+    refs = {4: ref, 8: ref, 50: ref}
     out = study.evaluate_sampler("test", "model-a", draw, 8, batch=4, device="cpu", references=refs, seed=0,
                                  keep=3, log=lambda m: None)
-    assert out["fid"] == {4: 4.0, 8: 8.0} and out["n"] == 8 and out["images"].shape == (3, 1, 28, 28)
-    assert out["samples_per_s"] > 0 and calls == [4, 4]
+    assert sorted(out["fid"]) == sorted(out["fid_se"]) == [4, 8] and out["n"] == 8
+    assert out["images"].shape == (3, 1, 28, 28) and out["samples_per_s"] > 0 and calls == [4, 4]
+    x, _ = study.timed_samples(draw, 8, 4, device="cpu", seed=0)  # the same draws again
+    for m in (4, 8):
+        feats = x[:m].flatten(1)[:, :6].double().numpy()
+        assert out["fid"][m] == pytest.approx(metrics.feature_fid(ref_x, feats), rel=1e-12)
+        assert out["fid_se"][m] > 0
     again = study.evaluate_sampler("test", "model-a", draw, 8, batch=4, device="cpu", references=refs, seed=0,
                                    keep=3, log=lambda m: None)
-    assert calls == [4, 4] and again["fid"] == out["fid"]  # loaded, not redrawn
+    assert calls == [4, 4, 4, 4] and again["fid"] == out["fid"] and again["fid_se"] == out["fid_se"]  # loaded
     torch.testing.assert_close(again["images"], out["images"])
+
+
+def test_fid_with_se_resamples_exactly_as_the_reference_fid():
+    """The fast bootstrap path (reference square root computed once) gives the same FIDs as frechet_distance."""
+    from probgen import metrics
+
+    rng = np.random.default_rng(0)
+    ref = metrics.gaussian_stats(rng.normal(size=(300, 5)))
+    f = rng.normal(0.3, 1.2, size=(200, 5))
+    fid, se = study.fid_with_se(ref, f, n_boot=3, seed=11)
+    assert fid == pytest.approx(metrics.frechet_distance(*ref, *metrics.gaussian_stats(f)), rel=1e-12)
+    draws = np.random.default_rng(11)
+    boot = [metrics.frechet_distance(*ref, *metrics.gaussian_stats(f[draws.integers(0, 200, 200)])) for _ in range(3)]
+    # both sides sum ~5 terms of size ~1-2 with a few dozen roundings each (5×5 matrix products, eigh)
+    assert se == pytest.approx(np.std(boot, ddof=1), abs=1e-10)
+
+
+def test_fid_with_se_matches_the_spread_over_independent_sample_sets():
+    """On Gaussian features, the bootstrap se of one set is the sd of the FID over fresh sets, within MC error."""
+    from probgen import metrics
+
+    rng = np.random.default_rng(1)
+    d, n, reps = 4, 400, 300
+    ref = (np.zeros(d), np.eye(d))
+    mean, scale = np.full(d, 0.5), np.diag([1.5, 1.0, 0.8, 1.2])
+    fids = [metrics.frechet_distance(*ref, *metrics.gaussian_stats(rng.normal(size=(n, d)) @ scale + mean))
+            for _ in range(reps)]
+    true_sd = np.std(fids, ddof=1)
+    ses = [study.fid_with_se(ref, rng.normal(size=(n, d)) @ scale + mean, n_boot=200, seed=s)[1] for s in range(5)]
+    # sd of an sd estimated from k draws is ~ sd/sqrt(2(k-1)): ~4 % for the 300 sets, ~5 % for 200 resamples,
+    # plus the spread of the bootstrap between sets (~10 % at n = 400); 35 % is > 3 of those combined
+    assert np.mean(ses) == pytest.approx(true_sd, rel=0.35)
+    se_small = study.fid_with_se(ref, rng.normal(size=(n // 4, d)) @ scale + mean, n_boot=200, seed=0)[1]
+    assert se_small > 1.3 * np.mean(ses)  # ~2× at a quarter of N (se ∝ 1/√N)
+
+
+def test_fid_with_se_rejects_bad_input():
+    ref = (np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        study.fid_with_se(ref, np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="n_boot"):
+        study.fid_with_se(ref, np.ones((5, 3)), n_boot=1)
+
+
+def test_fid_comparison_names_the_lower_fid_only_outside_the_noise():
+    a = {"fid": {100: 10.0}, "fid_se": {100: 1.0}}
+    b = {"fid": {100: 20.0}, "fid_se": {100: 1.0}}
+    c = {"fid": {100: 11.0}, "fid_se": {100: 1.0}}
+    assert study.fid_comparison(b, a, 100, names=("B", "A")).startswith("A has the lower FID")
+    assert study.fid_comparison(a, b, 100, names=("A", "B")).startswith("A has the lower FID")
+    assert "cannot be told apart" in study.fid_comparison(a, c, 100, names=("A", "C"))  # 1 < 1.96·√2
+    with pytest.raises(KeyError, match="N = 50"):
+        study.fid_comparison(a, b, 50, names=("A", "B"))
 
 
 def test_evaluate_sampler_refuses_nan_samples():

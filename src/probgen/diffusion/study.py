@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from .. import checkpoints
@@ -209,10 +210,76 @@ def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, 
     return torch.cat(out), seconds
 
 
+FID_BOOTSTRAP = 200  # resamples of the generated set behind each FID's standard error
+
+
+def fid_with_se(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, *, n_boot: int = FID_BOOTSTRAP,
+                seed: int = 0) -> tuple[float, float]:
+    """FID of generated features against fixed reference statistics, and its bootstrap standard error.
+
+    Every sampler is scored against the same reference (the first N test images), so only the generated
+    set is resampled: the standard error is the spread of the FID over redraws of the N generated samples,
+    the part that differs between two rows of a table. (A bootstrap resample repeats samples, which shrinks
+    its covariance, so its FIDs sit above the estimate; their spread, not their mean, is used.)
+
+    Args:
+        reference: (mu (d,), sigma (d, d)) of the reference features.
+        features: (N, d) generated features, N ≥ 2.
+        n_boot: bootstrap resamples (≥ 2).
+        seed: seed of the resampling.
+    Returns:
+        (FID, standard error), both ≥ 0.
+    """
+    from ..metrics import frechet_distance, gaussian_stats
+
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"features must be (N, d) with N ≥ 2, not {f.shape}")
+    if n_boot < 2:
+        raise ValueError(f"n_boot={n_boot!r} must be at least 2 to estimate a spread")
+    mu_r, sigma_r = (np.asarray(a, dtype=np.float64) for a in reference)
+    fid = frechet_distance(mu_r, sigma_r, *gaussian_stats(f))
+    # Tr((S_r S_g)^{1/2}) = Tr((R S_g R)^{1/2}) with R = S_r^{1/2}, computed once for all resamples
+    w, v = np.linalg.eigh((sigma_r + sigma_r.T) / 2)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    rng = np.random.default_rng(seed)
+    n = f.shape[0]
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        g = f[rng.integers(0, n, n)]  # (N, d) resampled with replacement
+        mu_g = g.mean(0)
+        centred = g - mu_g
+        sigma_g = centred.T @ centred / (n - 1)  # (d, d)
+        m = root @ sigma_g @ root
+        tr_root = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum()
+        diff = mu_r - mu_g
+        boot[b] = diff @ diff + np.trace(sigma_r) + np.trace(sigma_g) - 2.0 * tr_root
+    return fid, float(boot.std(ddof=1))
+
+
+def fid_comparison(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> str:
+    """A sentence that compares the FIDs at N = n of two `evaluate_sampler` results from their standard errors.
+
+    The two generated sets are independent and share the reference, so the difference has standard error
+    √(se_a² + se_b²); it is called a difference only when |FID_a − FID_b| > z · that (z = 1.96: 95 %).
+    """
+    for r, label in zip((a, b), names):
+        if n not in r["fid"] or n not in r.get("fid_se", {}):
+            raise KeyError(f"{label} has no FID with a standard error at N = {n}; it has N in {sorted(r['fid'])}")
+    fa, fb, sa, sb = a["fid"][n], b["fid"][n], a["fid_se"][n], b["fid_se"][n]
+    d, sd = fa - fb, float(np.hypot(sa, sb))
+    values = f"{fa:.2f} ± {z * sa:.2f} against {fb:.2f} ± {z * sb:.2f} at N = {n}"
+    if abs(d) <= z * sd:
+        return (f"{names[0]} and {names[1]} cannot be told apart ({values}; difference {d:+.2f} ± {z * sd:.2f})")
+    better, worse = names if d < 0 else names[::-1]
+    return f"{better} has the lower FID ({values}; difference {abs(d):.2f} ± {z * sd:.2f})"
+
+
 def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, device, references: dict,
                      seed: int, labels: Callable[[torch.Tensor], dict] | None = None, keep: int = 100,
                      log=print) -> dict:
-    """Samples, FIDs and samples/s of one sampler, cached under (model, sampler, n, seed, batch).
+    """Samples, FIDs (with bootstrap standard errors) and samples/s of one sampler, cached under
+    (model, sampler, n, seed, batch).
 
     Args:
         draw: `draw(batch_size, generator)` → samples (B, 1, 28, 28).
@@ -221,24 +288,26 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
             N ≤ n on the first N samples, so samplers run at different n still share an N.
         labels: optional `labels(samples)` → extra metrics (e.g. class accuracy).
     Returns:
-        {"name", "n", "fid": {N: FID}, "seconds", "samples_per_s", "images": the first `keep`
-        samples (CPU float32), plus what `labels` adds}.
+        {"name", "n", "fid": {N: FID}, "fid_se": {N: its standard error (`fid_with_se`)}, "seconds",
+        "samples_per_s", "images": the first `keep` samples (CPU float32), plus what `labels` adds}.
     """
-    from ..metrics import fid_from_stats
+    from ..metrics import extract_features, load_fid_classifier
 
     def compute(resume, save):
         samples, seconds = timed_samples(draw, n, batch, device=device, seed=seed)
         if not torch.isfinite(samples).all():
             raise FloatingPointError(f"sampler {name!r} produced NaN or infinite values")
         samples = samples.clamp(-1, 1)
-        fids = {int(m): fid_from_stats(ref, samples[:m]) for m, ref in references.items() if m <= n}
-        metrics = {"name": name, "n": n, "fid": fids, "seconds": seconds, "samples_per_s": n / seconds}
+        features = extract_features(load_fid_classifier(device), samples)  # (n, 128)
+        scored = {int(m): fid_with_se(ref, features[:m], seed=seed) for m, ref in references.items() if m <= n}
+        metrics = {"name": name, "n": n, "fid": {m: f for m, (f, _) in scored.items()},
+                   "fid_se": {m: se for m, (_, se) in scored.items()}, "seconds": seconds, "samples_per_s": n / seconds}
         if labels is not None:
             metrics.update(labels(samples))
         return {"images": samples[:keep].clone()}, n, metrics
 
     key = {"model": model_key, "sampler": name, "n": n, "seed": seed, "batch": batch,
-           "references": sorted(int(m) for m in references)}
+           "references": sorted(int(m) for m in references), "fid_se": f"bootstrap-{FID_BOOTSTRAP}"}
     payload = checkpoints.train_or_load("ddpm-samples", key, compute, log=log)
     return {**payload["metrics"], "images": payload["state"]["images"]}
 
@@ -266,4 +335,5 @@ def class_accuracy(classifier, intended: torch.Tensor) -> Callable[[torch.Tensor
 
 
 __all__ = ["DDPMStudyConfig", "classifier_guided_eps", "class_accuracy", "device_of", "evaluate_sampler",
-           "load_training_data", "model_key", "timed_samples", "train_ddpm", "train_noisy_classifier"]
+           "fid_comparison", "fid_with_se", "load_training_data", "model_key", "timed_samples", "train_ddpm",
+           "train_noisy_classifier"]
