@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from probgen.nets import NULL_LABEL, UNet, UNetConfig, sinusoidal_embedding
+from probgen.nets import NULL_LABEL, UNet, UNetConfig, sinusoidal_embedding, unet_summary
+from probgen.nets.unet import COND_MODES
 from probgen.runtime import ConfigError
 
 from ..tolerances import rounding_tol
@@ -46,6 +47,8 @@ def batch(n=3, seed=0):
     {"attention_resolutions": ()},
     {"n_classes": 3, "cond_mode": "add"},
     {"n_classes": 3, "cond_mode": "cross_attention", "context_tokens": 2, "patch_size": 2},
+    {"n_classes": 3, "cond_mode": "input_channels"},
+    {"n_classes": 3, "cond_mode": "input_channels", "patch_size": 2},
     {"num_res_blocks": 2, "in_channels": 2},
 ])
 def test_output_shape_and_zero_at_initialisation(kwargs):
@@ -65,7 +68,7 @@ def test_resolutions():
     assert UNetConfig(channel_mults=(1, 2), patch_size=2).resolutions == (14, 7)
 
 
-@pytest.mark.parametrize("cond_mode", ["add", "cross_attention"])
+@pytest.mark.parametrize("cond_mode", COND_MODES)
 def test_after_a_few_steps_the_output_depends_on_t_and_y(cond_mode):
     """Zero-initialised output and residual convolutions make the initial network constant in t and y; one Adam
     step only moves the output conv (the others get zero gradient through it), so t and y reach the output from
@@ -88,7 +91,7 @@ def test_after_a_few_steps_the_output_depends_on_t_and_y(cond_mode):
     assert (by_y[0] - by_y[1]).abs().max() > noise
 
 
-@pytest.mark.parametrize("cond_mode", ["add", "cross_attention"])
+@pytest.mark.parametrize("cond_mode", COND_MODES)
 def test_null_label_and_none_agree_and_labels_are_checked(cond_mode):
     net = randomise(unet(n_classes=3, cond_mode=cond_mode))
     x, t = batch(3)
@@ -99,6 +102,95 @@ def test_null_label_and_none_agree_and_labels_are_checked(cond_mode):
     for bad in ([0, 3, 1], [-2, 0, 0]):
         with pytest.raises(ValueError, match="labels must be in 0..2"):
             net(x, t, torch.tensor(bad))
+
+
+def _unconditional_twin(net: UNet, state: dict) -> UNet:
+    """An unconditional U-Net of the same shape as `net`, loaded (strictly) with `state`."""
+    twin = UNet(net.cfg.replace(n_classes=None))
+    twin.load_state_dict(state)
+    return twin
+
+
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_input_channels_with_the_null_label_is_the_unconditional_unet(patch_size):
+    """The null label is k zero maps, so the stem's label weights multiply zeros: the conditional network at ∅ is
+    an unconditional U-Net with the image part of the stem. A real label adds the stem's label-c filter."""
+    net = randomise(unet(n_classes=3, cond_mode="input_channels", patch_size=patch_size))
+    pixels = patch_size**2
+    assert net.stem[1].in_channels == pixels + 3
+    state = net.state_dict()
+    state["stem.1.weight"] = state["stem.1.weight"][:, :pixels]  # (ch, p² + k, 3, 3) -> (ch, p², 3, 3)
+    twin = _unconditional_twin(net, state)
+    x, t = batch(3)
+    with torch.no_grad():
+        null = net(x, t, torch.full((3,), NULL_LABEL))
+        plain = twin(x, t)
+        labelled = net(x, t, torch.tensor([0, 1, 2]))
+    torch.testing.assert_close(null, plain, rtol=0, atol=rounding_tol(torch.float32, plain.abs().max().item(),
+                                                                     UNET_ROUNDING_OPS))
+    assert ((labelled - plain).abs().flatten(1).amax(1) > 0.01 * plain.abs().max()).all()  # every row moved
+
+
+def test_add_with_a_zero_null_embedding_is_the_unconditional_unet():
+    """"add" shifts the time embedding by the class's row; a zero null row leaves the unconditional network."""
+    net = randomise(unet(n_classes=3, cond_mode="add"))
+    with torch.no_grad():
+        net.class_emb.weight[3].zero_()  # row k = 3 is the null label
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("class_emb")}
+    twin = _unconditional_twin(net, state)
+    x, t = batch(3)
+    with torch.no_grad():
+        plain = twin(x, t)
+        torch.testing.assert_close(net(x, t, None), plain, rtol=0,
+                                   atol=rounding_tol(torch.float32, plain.abs().max().item(), UNET_ROUNDING_OPS))
+        assert (net(x, t, torch.tensor([0, 1, 2])) - plain).abs().max() > 0.01 * plain.abs().max()
+
+
+def test_cross_attention_starts_as_the_unconditional_unet():
+    """The cross-attention block is residual with a zero-initialised output projection, so whatever the tokens,
+    the network starts as the unconditional one; after randomising that projection the label matters."""
+    net = randomise(unet(n_classes=3, cond_mode="cross_attention"))
+    with torch.no_grad():
+        net.mid_cross.out.weight.zero_()
+        net.mid_cross.out.bias.zero_()
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith(("class_emb", "mid_cross"))}
+    twin = _unconditional_twin(net, state)
+    x, t = batch(3)
+    with torch.no_grad():
+        plain = twin(x, t)
+        for y in (None, torch.tensor([0, 1, 2])):
+            torch.testing.assert_close(net(x, t, y), plain, rtol=0, atol=0)  # the same operations, bit for bit
+        randomise(net.mid_cross, seed=3)
+        assert (net(x, t, torch.tensor([0, 1, 2])) - plain).abs().max() > 0.01 * plain.abs().max()
+
+
+@pytest.mark.parametrize("cond_mode", COND_MODES)
+def test_gradients_reach_the_conditioning_parameters_of_the_labels_used(cond_mode):
+    """The loss's gradient reaches the label's parameters: the embedding rows (add, cross-attention) or the stem's
+    label filters (input channels) of exactly the labels in the batch, the null one included where it is learned."""
+    net = randomise(unet(n_classes=4, cond_mode=cond_mode))
+    x, t = batch(3)
+    y = torch.tensor([0, 2, NULL_LABEL])
+    (net(x, t, y) - x).pow(2).mean().backward()
+    if cond_mode == "input_channels":
+        grad = net.stem[1].weight.grad[:, 1:]  # (ch, k, 3, 3): the label maps' filters
+        per_label = grad.abs().transpose(0, 1).flatten(1).amax(1)  # (k,)
+        used = torch.tensor([True, False, True, False])  # the null label has no filter: it is zeros
+    else:
+        per_label = net.class_emb.weight.grad.abs().amax(1)  # (k + 1,)
+        used = torch.tensor([True, False, True, False, True])  # row 4 = k is the null label
+        if cond_mode == "cross_attention":
+            assert net.mid_cross.kv.weight.grad.abs().max() > 0
+    assert (per_label[used] > 0).all()
+    assert (per_label[~used] == 0).all()
+
+
+def test_summary_names_the_label_maps():
+    table = unet_summary(unet(n_classes=3, cond_mode="input_channels", patch_size=2))
+    assert "3 one-hot label maps" in table.set_index("stage").loc["stem", "contents"]
+    assert "class embedding" not in set(table["stage"])
+    assert table["parameters"].iloc[-1] == sum(p.numel() for p in unet(n_classes=3, cond_mode="input_channels",
+                                                                       patch_size=2).parameters())
 
 
 def test_unconditional_unet_refuses_real_labels_but_accepts_null():
@@ -128,7 +220,8 @@ def test_scalar_time_broadcasts_and_time_scale_is_applied():
         torch.testing.assert_close(scaled(x, torch.tensor([0.25, 0.5])), net(x, torch.tensor([250.0, 500.0])))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"patch_size": 2, "n_classes": 3, "cond_mode": "cross_attention"}])
+@pytest.mark.parametrize("kwargs", [{}, {"patch_size": 2, "n_classes": 3, "cond_mode": "cross_attention"},
+                                    {"patch_size": 2, "n_classes": 3, "cond_mode": "input_channels"}])
 def test_channels_last_gives_the_same_output(kwargs):
     net = randomise(unet(**kwargs))
     x, t = batch(3)

@@ -6,11 +6,19 @@
 
 Time enters every residual block: a sinusoidal embedding of t goes through
 an MLP and is added, per channel, between the block's two convolutions.
-Labels (optional) enter either the same way, as a learned class embedding
-added to the time embedding (`cond_mode="add"`), or by cross-attention in the
-mid-block from the feature map to a few learned tokens of the class
-(`cond_mode="cross_attention"`). Label `NULL_LABEL` (−1), or `y=None`, is
-the "no class" token that classifier-free guidance trains with.
+Labels (optional) enter in one of three ways (`cond_mode`):
+
+- `"add"`: a learned class embedding is added to the time embedding, so every
+  residual block gets a class-dependent per-channel shift;
+- `"cross_attention"`: the mid-block's feature map (the lowest resolution)
+  attends to a few learned tokens of the class; nothing else sees the label;
+- `"input_channels"`: the one-hot label, broadcast over the image as
+  `n_classes` constant maps, is concatenated to the input of the stem
+  convolution; the null label is all zeros, so the conditional network with
+  the null label *is* an unconditional U-Net (the stem's label weights drop out).
+
+Label `NULL_LABEL` (−1), or `y=None`, is the "no class" token that
+classifier-free guidance trains with.
 
 On 28×28 MNIST with channel_mults (1, 2, 2) the resolutions are 28, 14, 7;
 self-attention sits at the resolutions listed in `attention_resolutions`.
@@ -28,7 +36,7 @@ from torch.nn import functional as F
 from ..runtime import ConfigError, FromDict, check_choice
 
 NULL_LABEL = -1
-COND_MODES = ("add", "cross_attention")
+COND_MODES = ("add", "cross_attention", "input_channels")
 
 
 def label_indices(y: torch.Tensor | None, batch: int, n_classes: int, device) -> torch.Tensor:
@@ -73,7 +81,8 @@ class UNetConfig(FromDict):
     groups: int = 8
     dropout: float = 0.0
     n_classes: int | None = None  # None: unconditional; k: labels 0..k−1 plus the null label
-    cond_mode: str = "add"  # how labels enter: "add" (to the time embedding) | "cross_attention" (mid-block)
+    # how labels enter: "add" (to the time embedding) | "cross_attention" (mid-block) | "input_channels" (stem)
+    cond_mode: str = "add"
     context_tokens: int = 4  # learned tokens per class for cross-attention
     time_scale: float = 1.0  # t is multiplied by this before the sinusoidal embedding (1000 for t in [0, 1])
     patch_size: int = 1  # 2: space-to-depth first (1×28×28 → 4×14×14), four times cheaper per layer
@@ -183,12 +192,15 @@ class UNet(nn.Module):
         ch = cfg.base_channels
         emb_dim = 4 * ch
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if cfg.n_classes is not None:
+        # the one-hot label maps of cond_mode="input_channels" (fixed, so no embedding to learn)
+        self.label_channels = cfg.n_classes if cfg.n_classes is not None and cfg.cond_mode == "input_channels" else 0
+        if cfg.n_classes is not None and not self.label_channels:
             n_tokens = cfg.context_tokens if cfg.cond_mode == "cross_attention" else 1
             # row n_classes is the null label; cross-attention gets `context_tokens` tokens per class
             self.class_emb = nn.Embedding(cfg.n_classes + 1, n_tokens * emb_dim)
         pixels = cfg.in_channels * cfg.patch_size**2  # channels after space-to-depth
-        self.stem = nn.Sequential(nn.PixelUnshuffle(cfg.patch_size), nn.Conv2d(pixels, ch, 3, padding=1))
+        self.stem = nn.Sequential(nn.PixelUnshuffle(cfg.patch_size),
+                                  nn.Conv2d(pixels + self.label_channels, ch, 3, padding=1))
 
         widths = [ch * m for m in cfg.channel_mults]
         self.down = nn.ModuleList()
@@ -246,18 +258,27 @@ class UNet(nn.Module):
                              f"not {tuple(x.shape)}")
         t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
         emb = self.time_mlp(sinusoidal_embedding(t * cfg.time_scale, cfg.base_channels).to(x.dtype))
-        context = None
+        context = label_map = None
         if cfg.n_classes is not None:
             labels = label_indices(y, x.shape[0], cfg.n_classes, x.device)
-            tokens = self.class_emb(labels)  # (B, tokens·emb_dim)
-            if cfg.cond_mode == "add":
-                emb = emb + tokens
+            if self.label_channels:
+                # one-hot over k + 1 rows, the null row dropped: the null label is k zero maps
+                label_map = F.one_hot(labels, cfg.n_classes + 1)[:, :cfg.n_classes].to(x.dtype)  # (B, k)
             else:
-                context = tokens.view(x.shape[0], cfg.context_tokens, -1)
+                tokens = self.class_emb(labels)  # (B, tokens·emb_dim)
+                if cfg.cond_mode == "add":
+                    emb = emb + tokens
+                else:
+                    context = tokens.view(x.shape[0], cfg.context_tokens, -1)  # (B, tokens, emb_dim)
         elif y is not None and bool((y != NULL_LABEL).any()):
             raise ValueError("this U-Net is unconditional (n_classes=None) but was given class labels")
 
-        h = self.stem(x)
+        if label_map is None:
+            h = self.stem(x)
+        else:
+            h = self.stem[0](x)  # (B, C·p², H/p, W/p)
+            maps = label_map[:, :, None, None].expand(-1, -1, *h.shape[-2:])  # (B, k) -> (B, k, H/p, W/p)
+            h = self.stem[1](torch.cat([h, maps], dim=1))
         skips = [h]
         for stage in self.down:
             h = self._run_stage(stage, h, emb)
@@ -330,7 +351,8 @@ def unet_summary(net: UNet) -> "pd.DataFrame":
         if isinstance(m, nn.Sequential) and isinstance(m[0], nn.Upsample):
             return "Upsample ×2 + Conv 3×3"
         if isinstance(m, nn.Sequential) and isinstance(m[0], nn.PixelUnshuffle):
-            return f"PixelUnshuffle({net.cfg.patch_size}) + Conv 3×3" if net.cfg.patch_size > 1 else "Conv 3×3"
+            conv = f"Conv 3×3 (+ {net.label_channels} one-hot label maps)" if net.label_channels else "Conv 3×3"
+            return f"PixelUnshuffle({net.cfg.patch_size}) + {conv}" if net.cfg.patch_size > 1 else conv
         if m is modules[-1]:
             return "GroupNorm, SiLU, Conv 3×3" + (f", PixelShuffle({net.cfg.patch_size})"
                                                   if net.cfg.patch_size > 1 else "")
