@@ -128,6 +128,59 @@ def test_loss_with_p_uncond_one_only_passes_the_null_label():
     assert set(spy.seen[0].tolist()) == {0, NULL_LABEL} and abs(dropped - 0.5) < 0.1
 
 
+def _eight_bit(shape, seed=0):
+    """Images on the 8-bit grid in [−1, 1], as load_mnist(..., "symmetric") gives them, including 0 and 255."""
+    k = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(seed))
+    k.view(-1)[:2] = torch.tensor([0, 255])
+    return k, (k.double() / 255 * 2 - 1).float()
+
+
+def test_dequantize_stays_in_its_grey_level_bin_with_uniform_noise_of_one_level():
+    k, x = _eight_bit((4000, 1, 4, 4))
+    out = ddpm_module.dequantize(x, generator=torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert out.min() >= -1 and out.max() < 1  # inside [−1, 1): pixel 255 ends below 1
+    u = ((out.double() + 1) / 2 * 256 - k).flatten()  # the position inside the bin, in grey levels
+    # float32 output: (k + u)/256·2 − 1 rounds by eps·|x| ≤ 1.2e-7, i.e. 1.2e-7·128 levels
+    tol = rounding_tol(torch.float32, 128, ops=2)
+    assert u.min() >= -tol and u.max() < 1 + tol  # one grey level wide: 2/256 in [−1, 1] units
+    n = u.numel()
+    # U[0, 1): mean 1/2 (sd of the mean √(1/12/n)) and variance 1/12 (sd of the estimate ≈ √(1/180/n)); 5 sd
+    assert abs(u.mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / n)
+    assert abs(u.var().item() - 1 / 12) < 5 * math.sqrt(1 / 180 / n)
+    again = ddpm_module.dequantize(x, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again) and not torch.equal(out, ddpm_module.dequantize(x))
+
+
+def test_dequantize_refuses_values_off_the_grid():
+    _, x = _eight_bit((8, 1, 4, 4))
+    once = ddpm_module.dequantize(x, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="256 grey levels"):
+        ddpm_module.dequantize(once)  # already dequantised
+    with pytest.raises(ValueError, match="256 grey levels"):
+        ddpm_module.dequantize((x + 1) / 2 + 0.5)  # outside [−1, 1]
+    with pytest.raises(ValueError, match="levels"):
+        ddpm_module.dequantize(x, levels=1)
+
+
+def test_loss_with_dequantize_uses_the_dequantised_images():
+    net = tiny_unet()
+    model = DDPM(net, NoiseSchedule.linear(50), dequantize=True)
+    _, x0 = _eight_bit((4, 1, 28, 28))
+    loss = model.loss(x0, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    t = torch.randint(0, 50, (4,), generator=g)
+    noise = torch.randn(4, 1, 28, 28, generator=g)
+    x0_deq = ddpm_module.dequantize(x0, generator=g)
+    with torch.no_grad():
+        expected = (net(model.q_sample(x0_deq, t, noise), t.float()) - noise).pow(2).mean()
+        plain = (net(model.q_sample(x0, t, noise), t.float()) - noise).pow(2).mean()
+    torch.testing.assert_close(loss.detach(), expected)
+    assert not torch.equal(expected, plain)
+    with pytest.raises(ValueError, match="grey levels"):
+        model.loss(torch.randn(4, 1, 28, 28))
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_p_uncond_outside_0_1_raises(p):
     with pytest.raises(ValueError, match="p_uncond"):

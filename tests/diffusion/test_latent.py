@@ -9,6 +9,8 @@ from probgen.nets import TimeMLP
 from probgen.runtime import ConfigError
 from probgen.vae import VAETrainConfig, train_vae
 
+from ..tolerances import rounding_tol
+
 
 def test_normalizer_round_trips_and_standardises():
     codes = torch.randn(500, 6, dtype=torch.float64) * torch.tensor([1e-3, 0.1, 1, 10, 100, 3.0]) + 5
@@ -75,6 +77,32 @@ def test_latent_ddpm_samples_have_image_shape_and_codes_round_trip(tiny_images):
     for kwargs in ({}, {"steps": 5}, {"steps": 5, "eta": 1.0}):
         x = latent.sample(3, generator=g, **kwargs)
         assert x.shape == (3, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1
+
+
+def test_latent_ddim_with_all_steps_and_eta_one_is_latent_ancestral_sampling(tiny_images):
+    """DDIM in latent space, η = 1 and all T steps, from the same generator seed: the same standardised codes and
+    the same decoded images as the ancestral sampler (both draw u_T, then one z per step but the last).
+
+    Float64 throughout (the same maths; see test_ddpm's pixel version): a few roundings per step of size
+    eps·max|u| over T steps for the codes; the decoder (an MLP with tanh) then adds roundings of the size of its
+    inputs and does not amplify differences (|tanh'| ≤ 1, weights of order 1)."""
+    model = _tiny_vae(1e-6, tiny_images).double()
+    with torch.no_grad():
+        codes, _ = model.encode(tiny_images.double())
+    torch.manual_seed(0)
+    T = 20
+    latent = LatentDDPM(DDPM(TimeMLP(dim=4, hidden=16, layers=2).double(), NoiseSchedule.linear(T, 5e-3, 0.4)),
+                        model, LatentNormalizer.fit(codes))
+    anc = latent.sample_latents(32, generator=torch.Generator().manual_seed(3))
+    ddim = latent.sample_latents(32, steps=T, eta=1.0, generator=torch.Generator().manual_seed(3))
+    assert anc.dtype == torch.float64 and anc.shape == (32, 4)
+    tol = rounding_tol(torch.float64, anc.abs().max().item(), ops=4 * T)
+    torch.testing.assert_close(ddim, anc, rtol=0, atol=tol)
+    images_anc = latent.sample(32, generator=torch.Generator().manual_seed(3))
+    images_ddim = latent.sample(32, steps=T, eta=1.0, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(images_ddim, images_anc, rtol=0, atol=rounding_tol(torch.float64, 1.0, ops=4 * T + 50))
+    deterministic = latent.sample_latents(32, steps=T, eta=0.0, generator=torch.Generator().manual_seed(3))
+    assert (deterministic - anc).abs().max() > 1e-3  # η = 0 is another sampler: the test can tell them apart
 
 
 def test_latent_config_validates():

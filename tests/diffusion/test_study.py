@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from probgen.diffusion import study
+from probgen.diffusion import NoiseSchedule, study
 from probgen.runtime import ConfigError
 
 
@@ -144,3 +144,32 @@ def test_class_accuracy_per_class(monkeypatch):
     out = study.class_accuracy(object(), torch.tensor([0, 1, 2, 3]))(torch.zeros(4, 1, 28, 28))
     assert out["accuracy"] == 0.75
     assert out["accuracy_per_class"][2] == 0.0 and out["accuracy_per_class"][3] == 1.0
+
+
+def test_cosine_and_dequantised_variants_train_at_the_same_budget_under_their_own_keys(monkeypatch):
+    """The chapter's extra models: `variant` keeps the budget and drops previews; each trains, under its own cache
+    key, with the schedule and dequantisation it names."""
+    g = torch.Generator().manual_seed(0)
+    k = torch.randint(0, 256, (48, 1, 28, 28), generator=g)
+    images = (k.double() / 255 * 2 - 1).float()  # 8-bit images in [−1, 1], as load_mnist gives them
+    monkeypatch.setattr(study, "load_training_data", lambda cfg: (images, torch.zeros(48, dtype=torch.long)))
+    base = study.DDPMStudyConfig.for_profile("smoke", max_steps=3, batch_size=16, preview_epochs=(1,))
+    cosine, deq = base.variant(schedule="cosine"), base.variant(dequantize=True)
+    assert cosine.max_steps == deq.max_steps == 3 and cosine.batch_size == 16 and cosine.preview_epochs == ()
+    logs = []
+    trained = {}
+    for name, cfg in (("linear", base.variant()), ("cosine", cosine), ("dequantised", deq)):
+        model, record = study.train_ddpm(cfg, log=logs.append, progress=False)
+        assert record["step"] == 3 and np.isfinite(record["history"]["loss"]).all()
+        trained[name] = (model, record)
+    s = trained["cosine"][0].schedule
+    ref = NoiseSchedule.cosine(base.T)
+    torch.testing.assert_close(s.alpha_bars, ref.alpha_bars, rtol=0, atol=0)
+    # ᾱ starts just below 1 (β_1 ≈ 4e-4 at T = 100, s = 0.008) and ends near 0 (β_T clipped at 0.999)
+    assert 0.999 < float(s.alpha_bars[0]) < 1 and float(s.alpha_bars[-1]) < 1e-4
+    assert not torch.equal(s.alpha_bars, trained["linear"][0].schedule.alpha_bars)
+    assert trained["dequantised"][0].dequantize and not trained["linear"][0].dequantize
+    keys = {study.model_key(r) for _, r in trained.values()}
+    assert len(keys) == 3  # three different networks, not one reused from the cache
+    with pytest.raises(ConfigError, match="dequantize"):
+        study.DDPMStudyConfig.for_profile("smoke", dequantize="yes")

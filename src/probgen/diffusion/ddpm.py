@@ -34,6 +34,32 @@ from .schedules import NoiseSchedule, gather
 VARIANCES = ("posterior", "beta")
 
 
+def dequantize(x: torch.Tensor, *, levels: int = 256, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniform dequantisation of images in [−1, 1] that take `levels` grey values (k / (levels − 1) · 2 − 1).
+
+    Grey level k becomes (k + u) / levels · 2 − 1 with u ~ U[0, 1) per pixel (Ho et al. 2020; Theis et al.
+    2016): a uniform density of width one grey level (2 / levels) over each bin, inside [−1, 1). A model
+    of continuous data then cannot collapse onto the 256 values.
+
+    Args:
+        x: images of any shape whose values lie on the grid of `levels` grey levels in [−1, 1].
+        levels: number of grey levels (256 for 8-bit images).
+        generator: source of u.
+    Raises:
+        ValueError: x is not on that grid (already dequantised, or not scaled to [−1, 1]).
+    """
+    if levels < 2:
+        raise ValueError(f"levels={levels!r} must be at least 2")
+    k_float = (x.double() + 1) / 2 * (levels - 1)
+    k = k_float.round()
+    if x.numel() and ((k_float - k).abs().max() > 1e-3 or k.min() < 0 or k.max() > levels - 1):
+        raise ValueError(f"dequantize expects images in [−1, 1] on a grid of {levels} grey levels "
+                         f"(k / {levels - 1} · 2 − 1), e.g. load_mnist(..., 'symmetric'); these values are not "
+                         "(already dequantised or scaled differently?)")
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float64)
+    return ((k + u) / levels * 2 - 1).to(x.dtype)
+
+
 class DDPM:
     """A noise-prediction network ε_θ(x, t, y) and a `NoiseSchedule`.
 
@@ -44,16 +70,19 @@ class DDPM:
         p_uncond: probability that a training label is replaced by the null label (classifier-free
             guidance trains one network for both ε(x, c) and ε(x, ∅)); 0 for an unconditional model.
         clip_x0: clamp x̂_0 to [−clip_x0, clip_x0] while sampling (1 for images in [−1, 1]); None: no clamping.
+        dequantize: train on `dequantize`d images (fresh uniform noise of one grey level in every batch);
+            the training images must then be 8-bit images in [−1, 1].
     """
 
     def __init__(self, network: nn.Module, schedule: NoiseSchedule, *, p_uncond: float = 0.0,
-                 clip_x0: float | None = None):
+                 clip_x0: float | None = None, dequantize: bool = False):
         if not 0.0 <= p_uncond <= 1.0:
             raise ValueError(f"p_uncond={p_uncond!r} must be a probability in [0, 1]")
         self.network = network
         self.schedule = schedule
         self.p_uncond = p_uncond
         self.clip_x0 = clip_x0
+        self.dequantize = dequantize
 
     @property
     def T(self) -> int:
@@ -71,6 +100,7 @@ class DDPM:
         """The simplified objective E_{t, ε} ||ε − ε_θ(x_t, t, y)||² (mean over batch and dimensions).
 
         t is uniform on 0…T−1. With p_uncond > 0, each label is replaced by the null label with that probability.
+        With `dequantize`, x0 is dequantised first (its noise drawn after t, ε and the label dropout).
         """
         b = x0.shape[0]
         t = torch.randint(0, self.T, (b,), device=x0.device, generator=generator)
@@ -78,6 +108,8 @@ class DDPM:
         if y is not None and self.p_uncond > 0:
             drop = torch.rand(b, device=x0.device, generator=generator) < self.p_uncond
             y = torch.where(drop, torch.full_like(y, NULL_LABEL), y)
+        if self.dequantize:
+            x0 = dequantize(x0, generator=generator)
         pred = self.network(self.q_sample(x0, t, noise), t.to(x0.dtype), y)
         return (pred - noise).pow(2).mean()
 

@@ -10,6 +10,7 @@ only plots and comments.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -66,6 +67,7 @@ class DDPMStudyConfig(ProfileConfig):
     # the forward process
     schedule: str = "linear"
     T: int = 1000
+    dequantize: bool = False  # train on images with uniform noise of one grey level (`ddpm.dequantize`)
     # training (both DDPMs)
     epochs: int = 1
     max_steps: int | None = None
@@ -103,6 +105,8 @@ class DDPMStudyConfig(ProfileConfig):
                      "guidance_scales", "cg_scales"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         check_choice("schedule", self.schedule, ("linear", "cosine"))
+        if not isinstance(self.dequantize, bool):
+            raise ConfigError(f"dequantize={self.dequantize!r} must be True or False")
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("n_fid", "n_fid_ancestral", "n_per_class", "cg_per_class", "sample_batch", "guidance_steps",
                      "cg_steps"):
@@ -124,6 +128,11 @@ class DDPMStudyConfig(ProfileConfig):
     def schedule_config(self) -> ScheduleConfig:
         """The schedule; for T ≠ 1000 the linear β range is scaled by 1000/T (`ScheduleConfig.reference`)."""
         return ScheduleConfig.reference(self.T, kind=self.schedule)
+
+    def variant(self, **changes: Any) -> "DDPMStudyConfig":
+        """This config with `changes` (e.g. schedule="cosine", dequantize=True) and no preview samples: another
+        unconditional DDPM at the same training budget (previews cost sampling time, not training)."""
+        return dataclasses.replace(self, preview_epochs=(), **changes)
 
     def train_config(self, max_steps: int | None, epochs: int | None = None) -> TrainConfig:
         return TrainConfig(epochs=epochs or self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -160,10 +169,12 @@ def train_ddpm(cfg: DDPMStudyConfig, *, conditional: bool = False, log=print, pr
 
     def build() -> DDPM:
         torch.manual_seed(cfg.seed)
-        return DDPM(UNet(unet_cfg), schedule, p_uncond=p_uncond, clip_x0=1.0)
+        return DDPM(UNet(unet_cfg), schedule, p_uncond=p_uncond, clip_x0=1.0, dequantize=cfg.dequantize)
 
     key = {"unet": checkpoints.config_dict(unet_cfg), "schedule": checkpoints.config_dict(cfg.schedule_config()),
            "p_uncond": p_uncond}
+    if cfg.dequantize:  # only then: models trained before the flag keep their cache keys
+        key["dequantize"] = True
     max_steps = cfg.cond_max_steps if conditional else cfg.max_steps
     return train_diffusion("ddpm-cond" if conditional else "ddpm", key, build, cfg.train_config(max_steps), x,
                            y if conditional else None, preview=_preview(conditional), log=log, progress=progress)
