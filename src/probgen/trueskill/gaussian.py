@@ -110,6 +110,29 @@ def truncation_interval(outcome: int, draw_margin: float = 0.0) -> tuple[float, 
     raise ValueError(f"outcome must be +1, -1 or 0 (draw), got {outcome!r}")
 
 
+def margin_interval(margin: int, margin_width: float, margin_cap: int | None = None) -> tuple[float, float]:
+    """The set of t consistent with a score margin d in the ordered-probit margin model.
+
+    Margin d (player 1's score minus player 2's) means t in (w (d - 1/2), w (d + 1/2)) with
+    w = margin_width: a draw is |t| < w/2, a one-goal win w/2 < t < 3w/2, and so on. With a
+    cap c, every margin |d| >= c shares the open-ended bin |t| > w (c - 1/2).
+    """
+    if not (np.isfinite(margin_width) and margin_width > 0):
+        raise ValueError(f"margin_width must be positive and finite, got {margin_width!r}")
+    if margin_cap is not None and (int(margin_cap) != margin_cap or margin_cap < 1):
+        raise ValueError(f"margin_cap must be a positive integer or None, got {margin_cap!r}")
+    if int(margin) != margin:
+        raise ValueError(f"margin must be an integer (a score difference), got {margin!r}")
+    d = abs(int(margin))
+    if margin_cap is not None and d >= margin_cap:
+        lo, hi = margin_width * (margin_cap - 0.5), math.inf
+    else:
+        lo, hi = margin_width * (d - 0.5), margin_width * (d + 0.5)
+    if d == 0:
+        return lo, hi  # (-w/2, w/2), symmetric
+    return (lo, hi) if margin > 0 else (-hi, -lo)
+
+
 def conditional_t(s1: float, s2: float, outcome: int, perf_var: float, draw_margin: float = 0.0,
                   advantage: float = 0.0):
     """p(t | s1, s2, y): N(s1 - s2 + h, perf_var) truncated to the outcome's interval (a scipy truncnorm)."""

@@ -20,15 +20,33 @@ with (M, V) the cavity of t. The two forms are identical whenever the message is
 
 from __future__ import annotations
 
-from .gaussian import Gaussian, performance_difference, truncated_gaussian_moments, truncation_interval
+from .gaussian import (Gaussian, margin_interval, performance_difference, truncated_gaussian_moments,
+                       truncation_interval)
 
 
 def moment_matching_update(p1: Gaussian, p2: Gaussian, outcome: int, perf_var: float, *, draw_margin: float = 0.0,
                            advantage: float = 0.0) -> tuple[Gaussian, Gaussian]:
     """Gaussian posteriors of both players after one match (outcome +1, -1, or 0 for a draw)."""
-    cavity = performance_difference(p1, p2, perf_var, advantage)  # step 2
     lo, hi = truncation_interval(outcome, draw_margin)
-    t_mean, t_var = truncated_gaussian_moments(cavity.mean, cavity.var, lo, hi)  # step 3
+    return interval_update(p1, p2, lo, hi, perf_var, advantage=advantage)
+
+
+def margin_update(p1: Gaussian, p2: Gaussian, margin: int, perf_var: float, *, margin_width: float,
+                  margin_cap: int | None = None, advantage: float = 0.0) -> tuple[Gaussian, Gaussian]:
+    """Gaussian posteriors after a match won by `margin` (player 1's score minus player 2's).
+
+    The ordered-probit margin model: the margin says t lies in `margin_interval(margin, ...)`,
+    a doubly truncated Gaussian for every finite bin (a draw is |t| < margin_width / 2).
+    """
+    lo, hi = margin_interval(margin, margin_width, margin_cap)
+    return interval_update(p1, p2, lo, hi, perf_var, advantage=advantage)
+
+
+def interval_update(p1: Gaussian, p2: Gaussian, lower: float, upper: float, perf_var: float, *,
+                    advantage: float = 0.0) -> tuple[Gaussian, Gaussian]:
+    """Gaussian posteriors of both players given that t = s1 - s2 + h + noise fell in (lower, upper)."""
+    cavity = performance_difference(p1, p2, perf_var, advantage)  # step 2
+    t_mean, t_var = truncated_gaussian_moments(cavity.mean, cavity.var, lower, upper)  # step 3
     # steps 4-6 by linear-Gaussian regression of each skill on t: Cov(s1, t) = var1, Cov(s2, t) = -var2
     post1 = Gaussian(p1.mean + p1.var / cavity.var * (t_mean - cavity.mean),
                      p1.var - p1.var**2 / cavity.var**2 * (cavity.var - t_var))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..runtime import ConfigError, ProfileConfig
+from . import evaluation
 from .adf import adf
 from .gaussian import Gaussian, conditional_skills, conditional_t, win_probability
 from .gibbs import gibbs_sample, gaussian_from_samples
@@ -24,13 +25,15 @@ class TrueSkillConfig(ProfileConfig):
     """Sizes of the TrueSkill chapter's experiments (skills on the usual 25 ± 25/3 scale)."""
 
     PROFILES = {
-        "smoke": dict(advantage_grid=(0.0, 1.5), draw_margin_grid=(1.0,), gibbs_samples=2_000, sample_sizes=(100, 1_000), timing_repeats=2, adf_gibbs_samples=300,
+        "smoke": dict(advantage_grid=(0.0, 1.5), draw_margin_grid=(1.0,), margin_width_grid=(2.0, 4.0),
+                      gibbs_samples=2_000, sample_sizes=(100, 1_000), timing_repeats=2, adf_gibbs_samples=300,
                       n_shuffles=3, validation_samples=200_000, chess_max_games=3_000),
         "quick": dict(advantage_grid=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), draw_margin_grid=(0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
                       gibbs_samples=20_000, sample_sizes=(100, 300, 1_000, 3_000, 10_000), timing_repeats=5,
                       adf_gibbs_samples=2_000, n_shuffles=20, validation_samples=2_000_000, chess_max_games=None),
         "full": dict(advantage_grid=tuple(np.round(np.arange(0.0, 5.01, 0.25), 2)),
-                     draw_margin_grid=tuple(np.round(np.arange(0.25, 4.01, 0.25), 2)), gibbs_samples=100_000, sample_sizes=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000),
+                     draw_margin_grid=tuple(np.round(np.arange(0.25, 4.01, 0.25), 2)),
+                     margin_width_grid=tuple(np.round(np.arange(0.5, 8.01, 0.5), 2)), gibbs_samples=100_000, sample_sizes=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000),
                      timing_repeats=10, adf_gibbs_samples=10_000, n_shuffles=100, validation_samples=10_000_000,
                      chess_max_games=None),
     }
@@ -49,6 +52,9 @@ class TrueSkillConfig(ProfileConfig):
     chess_max_games: int | None = 3_000  # None: every game
     advantage_grid: tuple = (0.0, 1.0, 2.0, 3.0)  # home/White advantage h, skill points
     draw_margin_grid: tuple = (0.5, 1.0, 2.0)  # draw margin epsilon, skill points
+    margin_width_grid: tuple = (1.0, 2.0, 3.0, 4.0, 6.0)  # score-margin bin width w, skill points
+    serie_a_margin_cap: int = 3  # goal differences of 3 or more share the top bin
+    calibration_bins: int = 10  # equal-width bins of predicted p(home win) on [0, 1]
 
     def validate(self) -> None:
         for name in ("prior_var", "perf_var"):
@@ -60,6 +66,12 @@ class TrueSkillConfig(ProfileConfig):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
         if self.burn_in < 0:
             raise ConfigError(f"burn_in={self.burn_in!r} must be >= 0")
+        if not self.margin_width_grid or min(self.margin_width_grid) <= 0:
+            raise ConfigError(f"margin_width_grid={self.margin_width_grid!r} must be a non-empty tuple of positive widths")
+        if int(self.serie_a_margin_cap) != self.serie_a_margin_cap or self.serie_a_margin_cap < 1:
+            raise ConfigError(f"serie_a_margin_cap={self.serie_a_margin_cap!r} must be a positive integer")
+        if int(self.calibration_bins) != self.calibration_bins or self.calibration_bins < 1:
+            raise ConfigError(f"calibration_bins={self.calibration_bins!r} must be a positive integer")
 
     @property
     def prior(self) -> Gaussian:
@@ -148,35 +160,22 @@ def timed_adf(matches: pd.DataFrame, **adf_kwargs):
     return res, time.perf_counter() - start
 
 
-def _prediction_columns(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(p_win1, p_draw, p_win2, outcome) of an ADF predictions table, as arrays."""
-    return (pred["p_win1"].to_numpy(float), pred["p_draw"].to_numpy(float), pred["p_win2"].to_numpy(float),
-            pred["outcome"].to_numpy(int))
-
-
 def prediction_scores(pred: pd.DataFrame) -> dict:
     """Accuracy on decisive matches (player 1 predicted iff p_win1 >= p_win2), three-way accuracy
     and mean log predictive probability of the decisive outcomes (renormalised over win/loss, so
     models with and without draws are comparable)."""
-    p1, pdraw, p2, y = _prediction_columns(pred)
-    decisive = y != 0
-    guess = np.where(p1 >= p2, 1, -1)
+    p1, pdraw, p2, y = evaluation.prediction_columns(pred)
     three_way = np.select([(pdraw > p1) & (pdraw > p2), p1 >= p2], [0, 1], -1)
-    p_obs = np.where(y == 1, p1, p2) / (p1 + p2)
     return {
-        "accuracy": float(np.mean(guess[decisive] == y[decisive])),
+        "accuracy": float(np.mean(evaluation.correct_winner(pred))),
         "accuracy_3way": float(np.mean(three_way == y)),
-        "log_lik_decisive": float(np.mean(np.log(p_obs[decisive]))),
+        "log_lik_decisive": float(np.mean(evaluation.log_prob_observed(pred, three_way=False))),
     }
 
 
 def _predictive_log_lik(pred: pd.DataFrame, with_draws: bool) -> float:
     """Mean log probability the model gave to what happened (draws included when it models them)."""
-    if not with_draws:
-        return prediction_scores(pred)["log_lik_decisive"]
-    p1, pdraw, p2, y = _prediction_columns(pred)
-    p = np.select([y == 1, y == 0], [p1, pdraw], p2)
-    return float(np.mean(np.log(np.maximum(p, 1e-300))))
+    return float(np.mean(evaluation.log_prob_observed(pred, three_way=with_draws)))
 
 
 EXTENSIONS = {
@@ -186,25 +185,43 @@ EXTENSIONS = {
     "draws": (False, True),
     "home advantage + draws": (True, True),
 }
+# The score-margin model keeps the h of the win/draw/loss model it is compared with and fits only its bin
+# width, so the comparison measures what the margins add, not a better-tuned advantage.
+MARGIN_MODEL = "home advantage + margin"
+MARGIN_REFERENCE = "home advantage + draws"
 
 
-def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFrame:
-    """Fit each extension's constants on the first half of `games`, score the second half.
+@dataclass(frozen=True)
+class FittedModel:
+    """One model's constants (chosen on the first half) and its one-step-ahead predictions over all matches."""
 
-    Columns: h, epsilon (chosen), "log-lik 1st" (the fit's mean predictive
-    log-likelihood on the first half), "accuracy 2nd" (decisive matches of the
-    second half), "3-way acc. 2nd" (win/draw/loss, draw models only), "log-lik 2nd"
-    (mean log probability of the decisive outcomes, renormalised over win/loss)
-    and "accuracy all" (decisive matches of the whole sequence).
+    name: str
+    h: float
+    epsilon: float
+    margin_width: float
+    log_lik_first: float
+    predictions: pd.DataFrame
 
-    The constants (advantage h, draw margin epsilon) maximise the one-step-ahead
-    predictive log-likelihood of the first half; then ADF runs over the whole
-    sequence with them and the second half's one-step-ahead predictions are scored.
+
+def fit_extensions(games: pd.DataFrame, cfg: TrueSkillConfig, *, margin_cap: int | None = None) -> dict:
+    """Fit each extension's constants on the first half of `games`, then filter the whole sequence.
+
+    The constants (advantage h, draw margin epsilon, margin bin width w) maximise the one-step-ahead
+    predictive log-likelihood of the first half (renormalised over win/loss for models without
+    draws, three-way otherwise); ADF then runs over the whole sequence with them, predicting each
+    match before it updates. If `games` has a `margin` column, the score-margin model
+    (MARGIN_MODEL: h of MARGIN_REFERENCE, w from cfg.margin_width_grid, margins of at least
+    `margin_cap` in one bin) is fitted too.
+
+    Returns:
+        {name: FittedModel}, in the order of EXTENSIONS (then the margin model).
     """
     half = len(games) // 2
+    if half < 2:
+        raise ValueError(f"need at least 4 matches to fit on a first half, got {len(games)}")
     first = games.iloc[:half]
     common = dict(prior_mean=cfg.prior_mean, prior_var=cfg.prior_var, perf_var=cfg.perf_var, method="moment_matching")
-    rows = []
+    fitted = {}
     for name, (use_h, use_draws) in EXTENSIONS.items():
         h_grid = cfg.advantage_grid if use_h else (0.0,)
         eps_grid = cfg.draw_margin_grid if use_draws else (0.0,)
@@ -215,10 +232,81 @@ def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig) -> pd.DataFra
                 scored.append((_predictive_log_lik(res.predictions, use_draws), h, eps))
         best_ll, h, eps = max(scored)
         full = adf(games, advantage=h, draw_margin=eps, skip_draws=not use_draws, **common)
-        second = prediction_scores(full.predictions.iloc[half:])
-        rows.append({"model": name, "h": h, "epsilon": eps, "log-lik 1st": best_ll,
-                     "accuracy 2nd": second["accuracy"],
-                     "3-way acc. 2nd": second["accuracy_3way"] if use_draws else np.nan,
+        fitted[name] = FittedModel(name, h, eps, 0.0, best_ll, full.predictions)
+    if "margin" in games.columns:
+        h = fitted[MARGIN_REFERENCE].h
+        margin = dict(advantage=h, margin_cap=margin_cap, skip_draws=False, **common)
+        scored = [(_predictive_log_lik(adf(first, margin_width=w, **margin).predictions, True), w)
+                  for w in cfg.margin_width_grid]
+        best_ll, w = max(scored)
+        full = adf(games, margin_width=w, **margin)
+        fitted[MARGIN_MODEL] = FittedModel(MARGIN_MODEL, h, w / 2, w, best_ll, full.predictions)
+    return fitted
+
+
+def extensions_table(fitted: dict) -> pd.DataFrame:
+    """One row per fitted model: h, epsilon (for the margin model w / 2), w, "log-lik 1st" (the fit's
+    mean predictive log-likelihood on the first half), "accuracy 2nd" (decisive matches of the second
+    half), "3-way acc. 2nd" (win/draw/loss, draw models only), "log-lik 2nd" (mean log probability of
+    the decisive outcomes, renormalised over win/loss) and "accuracy all" (decisive matches of the
+    whole sequence)."""
+    rows = []
+    for name, m in fitted.items():
+        half = len(m.predictions) // 2
+        second = prediction_scores(m.predictions.iloc[half:])
+        rows.append({"model": name, "h": m.h, "epsilon": m.epsilon, "w": m.margin_width if m.margin_width else np.nan,
+                     "log-lik 1st": m.log_lik_first, "accuracy 2nd": second["accuracy"],
+                     "3-way acc. 2nd": second["accuracy_3way"] if m.epsilon > 0 else np.nan,
                      "log-lik 2nd": second["log_lik_decisive"],
-                     "accuracy all": prediction_scores(full.predictions)["accuracy"]})
+                     "accuracy all": prediction_scores(m.predictions)["accuracy"]})
     return pd.DataFrame(rows)
+
+
+def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig, *, margin_cap: int | None = None) -> pd.DataFrame:
+    """`extensions_table(fit_extensions(games, cfg))`: each extension fitted on the first half of `games`."""
+    return extensions_table(fit_extensions(games, cfg, margin_cap=margin_cap))
+
+
+def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
+    """The score-margin model against the win/draw/loss model it extends, on the second half and on
+    the whole sequence: accuracy on decisive matches and mean three-way predictive log-likelihood,
+    each with its standard error and the paired difference (margin minus win/draw/loss).
+
+    Returns:
+        (table with one row per part, {(part, "accuracy" | "log_lik"): PairedDifference}).
+    """
+    if MARGIN_MODEL not in fitted:
+        raise ValueError(f"no {MARGIN_MODEL!r} model in `fitted`: the games need a 'margin' column")
+    a, b = fitted[MARGIN_MODEL].predictions, fitted[MARGIN_REFERENCE].predictions
+    half = len(a) // 2
+    names = ("the margin model", "the win/draw/loss model")
+    rows, comparisons = [], {}
+    for part, sl in (("second half", slice(half, None)), ("whole sequence", slice(None))):
+        cmp = evaluation.compare_predictions(a.iloc[sl], b.iloc[sl], names=names)
+        acc, ll = cmp["accuracy"], cmp["log_lik"]
+        comparisons[(part, "accuracy")], comparisons[(part, "log_lik")] = acc, ll
+        rows.append({"data set": data_set, "scored on": part, "matches": len(a.iloc[sl]), "decisive": acc.n,
+                     "acc. W/D/L": _pm(acc.mean_b, acc.se_b), "acc. margin": _pm(acc.mean_a, acc.se_a),
+                     "Δ acc.": _pm(acc.diff, acc.se_diff, signed=True),
+                     "log-lik W/D/L": _pm(ll.mean_b, ll.se_b), "log-lik margin": _pm(ll.mean_a, ll.se_a),
+                     "Δ log-lik": _pm(ll.diff, ll.se_diff, signed=True)})
+    return pd.DataFrame(rows), comparisons
+
+
+def _pm(value: float, se: float, signed: bool = False) -> str:
+    return f"{value:+.3f} ± {se:.3f}" if signed else f"{value:.3f} ± {se:.3f}"
+
+
+def chess_margin_proxy(games: pd.DataFrame, short_turns: float) -> pd.Series:
+    """A margin for chess, which records none: +-2 for a decisive game shorter than `short_turns`
+    half-moves (the loser went down early), +-1 for a longer decisive game, 0 for a draw.
+
+    Meant with margin_cap=2, so the two decisive bins are (w/2, 3w/2) and beyond 3w/2.
+    """
+    missing = [c for c in ("outcome", "turns") if c not in games.columns]
+    if missing:
+        raise ValueError(f"games lack column(s) {missing}; pass a frame from data.load_chess")
+    if not short_turns > 0:
+        raise ValueError(f"short_turns must be positive, got {short_turns!r}")
+    size = np.where(games["turns"].to_numpy() < short_turns, 2, 1)
+    return pd.Series(games["outcome"].to_numpy(int) * size, index=games.index, name="margin")
