@@ -17,7 +17,7 @@ from ..checkpoints import cached_json, config_dict
 from ..optim import cmaes, metropolis, random_search, simulated_annealing
 from ..optim.study import summarise
 from ..runtime import ConfigError, ProfileConfig, progress as progress_bar
-from .sim import DEFAULT_PARAMS, PLAN_SIZE, distance, simulate
+from .sim import DEFAULT_PARAMS, N_PHASES, PLAN_SIZE, check_plan, distance, simulate
 
 METHOD_NAMES = ("random search", "Metropolis", "simulated annealing", "CMA-ES")
 # Settings that do not change what one optimiser run computes (so a run is shared across profiles).
@@ -113,6 +113,42 @@ def robustness(cfg: WalkerStudyConfig, plan, *, seed: int = 0) -> np.ndarray:
 def best_run(study: dict) -> dict:
     """The single best (method, seed) run of a study."""
     return max(study["results"].values(), key=lambda r: r["best_value"])
+
+
+def best_per_method(study: dict) -> dict[str, dict]:
+    """Method -> its best run over seeds (ties go to the lower seed), in the order of `METHOD_NAMES`."""
+    out = {}
+    for name in METHOD_NAMES:
+        runs = sorted((r for r in study["results"].values() if r["method"] == name), key=lambda r: r["seed"])
+        if runs:
+            out[name] = max(runs, key=lambda r: r["best_value"])
+    if not out:
+        raise ValueError(f"the study has no runs of any of {METHOD_NAMES}")
+    return out
+
+
+def plan_table(plans: dict[str, object], params=DEFAULT_PARAMS) -> pd.DataFrame:
+    """Plans as numbers: one row per phase of the gait cycle, a hip and a knee column per plan.
+
+    Row p (p = 1..20, counted from one as in the book's figures) holds the commands of the p-th
+    phase, which starts (p − 1)·phase_seconds into the cycle: plan[p − 1] (hip) and plan[19 + p]
+    (knee) of each plan, as in `walker.sim`.
+
+    Args:
+        plans: name -> plan (40 numbers in [-1, 1]; checked with `check_plan`).
+        params: the simulator settings that give the phase length.
+    Returns:
+        DataFrame with columns "phase", "starts at (s)", then "<name>: hip", "<name>: knee" per plan.
+    """
+    if not plans:
+        raise ValueError("plan_table needs at least one plan")
+    table = pd.DataFrame({"phase": np.arange(1, N_PHASES + 1),
+                          "starts at (s)": np.arange(N_PHASES) * params.phase_seconds})
+    for name, plan in plans.items():
+        u = check_plan(plan)
+        table[f"{name}: hip"] = u[:N_PHASES]
+        table[f"{name}: knee"] = u[N_PHASES:]
+    return table
 
 
 def replay(cfg: WalkerStudyConfig, plan, record_every: int = 4):
