@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from probgen.diffusion.schedules import NoiseSchedule
-from probgen.diffusion.sde import (SDE, ScoreSDE, SubVPSDE, VESDE, VPSDE, bits_per_dim, encode, euler_maruyama,
+from probgen.diffusion.sde import (SDE, ScoreSDE, SubVPSDE, VESDE, VPSDE, bits_per_dim, encode, euler_maruyama, expand,
                                    log_likelihood, predictor_corrector, probability_flow, tweedie_denoise)
 from probgen.runtime import ConfigError
+
+from ..tolerances import rounding_tol
 
 M = torch.tensor([1.0, -0.5], dtype=torch.float64)
 S = 0.5
@@ -285,3 +287,173 @@ def test_samplers_with_a_final_denoising_step_keep_the_nfe_and_the_moments(sampl
     tol = 4 * S / math.sqrt(x.shape[0]) + 0.01
     assert torch.allclose(x.mean(0), M, atol=tol)
     assert torch.allclose(x.std(0), torch.full((2,), S, dtype=torch.float64), atol=tol + 0.01)
+
+
+# ----- the three forward processes: closed forms, simulation, prior, and sampling with the exact score -------------
+
+SDE_KINDS = {"vp": VPSDE(), "subvp": SubVPSDE(), "ve": VESDE()}
+
+
+def _closed_form(kind: str, t: float) -> tuple[float, float]:
+    """(a(t), Var[x_t | x_0]) from Song et al. (2021, eqs. 29–31), written out here in plain float64 maths."""
+    if kind == "ve":
+        smin, smax = 0.01, 50.0
+        return 1.0, smin ** 2 * ((smax / smin) ** (2 * t) - 1.0)
+    b = 0.1 * t + 0.5 * (20.0 - 0.1) * t ** 2  # ∫₀ᵗ β, β(s) = 0.1 + 19.9 s
+    var = 1.0 - math.exp(-b)
+    return math.exp(-0.5 * b), (var if kind == "vp" else var ** 2)
+
+
+@pytest.mark.parametrize("kind", list(SDE_KINDS))
+def test_marginal_mean_and_variance_match_the_closed_form(kind):
+    sde = SDE_KINDS[kind]
+    # t ≥ 0.05 keeps r^{2t} − 1 of the plain VE formula away from cancellation (r^{0.1} − 1 ≈ 1.3)
+    times = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0]
+    a, std = sde.marginal(torch.tensor(times, dtype=torch.float64))
+    expected = torch.tensor([_closed_form(kind, t) for t in times], dtype=torch.float64)
+    # a few dozen float64 roundings (exp, pow, sqrt of values of size ≤ σ_max²) on each side
+    tol = rounding_tol(torch.float64, 1.0, ops=64)
+    torch.testing.assert_close(a, expected[:, 0], rtol=tol, atol=0.0)
+    torch.testing.assert_close(std ** 2, expected[:, 1], rtol=tol, atol=0.0)
+    a0, std0 = sde.marginal(torch.zeros(1, dtype=torch.float64))
+    assert float(a0) == 1.0 and float(std0) == 0.0  # no noise at the data end
+
+
+@pytest.mark.parametrize("kind", list(SDE_KINDS))
+def test_euler_maruyama_simulation_of_the_forward_sde_has_the_marginal_moments(kind):
+    """dx = f dt + g dw simulated from a fixed x0 with plain Euler–Maruyama (f, g only, not `marginal`)."""
+    sde, n, steps, x0 = SDE_KINDS[kind], 20_000, 1000, 0.8
+    gen = torch.Generator().manual_seed(5)
+    x = torch.full((n, 1), x0, dtype=torch.float64)
+    h = 1.0 / steps
+    checks = {100: None, 300: None, 600: None, 1000: None}  # step k: t = k h
+    for k in range(steps):
+        t = torch.full((n,), k * h, dtype=torch.float64)
+        x = x + sde.drift(x, t) * h + expand(sde.diffusion(t), x) * math.sqrt(h) * torch.randn(
+            x.shape, generator=gen, dtype=torch.float64)
+        if k + 1 in checks:
+            checks[k + 1] = x.clone()
+    for k, xt in checks.items():
+        a, std = (float(v) for v in sde.marginal(torch.tensor([k * h], dtype=torch.float64)))
+        var = std ** 2
+        # 4 standard errors of the sample mean and variance of n Gaussian draws, plus Euler–Maruyama's O(h) bias
+        # (left-point g², drift): below h·max|d log g²/dt| ≈ h·2 log(σ_max/σ_min) ≈ 1.7 % of the variance
+        mean_tol = 4 * std / math.sqrt(n) + 0.02 * abs(a * x0)
+        var_tol = 4 * var * math.sqrt(2 / (n - 1)) + 0.02 * var
+        assert abs(float(xt.mean()) - a * x0) < mean_tol, (kind, k)
+        assert abs(float(xt.var()) - var) < var_tol, (kind, k)
+
+
+@pytest.mark.parametrize("kind", list(SDE_KINDS))
+def test_the_prior_is_the_marginal_at_t1_and_is_what_the_samplers_start_from(kind):
+    sde = SDE_KINDS[kind]
+    a1, std1 = (float(v) for v in sde.marginal(torch.ones(1, dtype=torch.float64)))
+    p = sde.prior_std()
+    # KL(N(a₁x₀, σ₁²) ‖ N(0, p²)) per coordinate for data in [−1, 1]: the prior stands in for p_1
+    for x0 in (-1.0, 0.0, 1.0):
+        kl = math.log(p / std1) + (std1 ** 2 + (a1 * x0) ** 2) / (2 * p ** 2) - 0.5
+        assert 0 <= kl < 1e-3, (x0, kl)
+    model = ScoreSDE(GaussianEps(sde, M, S), sde, data_shape=(2,))
+    n = 20_000
+    starts = [sampler(model, n, steps=1, generator=torch.Generator().manual_seed(6), keep=(0,)).path[0]
+              for sampler in (euler_maruyama, predictor_corrector, probability_flow)]
+    drawn = sde.prior_sample((n, 2), torch.Generator().manual_seed(6), dtype=torch.float64)
+    for start in starts:
+        torch.testing.assert_close(start, drawn, rtol=0.0, atol=0.0)  # the same draw, from the prior
+    # and that draw is N(0, p² I): 4 standard errors of its mean and standard deviation
+    assert drawn.mean(0).abs().max() < 4 * p / math.sqrt(n)
+    assert (drawn.std(0) - p).abs().max() < 4 * p / math.sqrt(2 * n)
+
+
+def test_ve_discretize_adds_the_exact_variance_so_any_grid_reaches_the_marginal():
+    """G² = σ(t)² − σ(t − dt)² telescopes: 5 steps of x + G z from x0 give Var = σ(1)² exactly (in expectation)."""
+    sde, n = VESDE(), 40_000
+    x = torch.zeros(n, 1, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(7)
+    total = torch.zeros(1, dtype=torch.float64)
+    for k in range(5):
+        t = torch.full((n,), (k + 1) / 5, dtype=torch.float64)
+        f, g = sde.discretize(x, t, 0.2)
+        assert torch.all(f == 0)
+        total = total + g[:1] ** 2
+        x = x + f + expand(g, x) * torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    var1 = float(sde.marginal(torch.ones(1, dtype=torch.float64))[1] ** 2)
+    assert float(total) == pytest.approx(var1, rel=rounding_tol(torch.float64, 1.0, ops=16))
+    assert abs(float(x.var()) - var1) < 4 * var1 * math.sqrt(2 / (n - 1))
+    _, g_small = sde.discretize(x[:1], torch.full((1,), 0.5, dtype=torch.float64), 1e-5)
+    # small steps: G² ≈ g(t)² dt up to the O(dt) change of g² over the step, relative 2 log(r)·dt ≈ 1.7e-4
+    assert float(g_small ** 2) == pytest.approx(float(sde.diffusion(torch.tensor([0.5], dtype=torch.float64)) ** 2)
+                                                * 1e-5, rel=2e-4)
+
+
+def _prior_bias(model: ScoreSDE) -> torch.Tensor:
+    """How far the prior's mean 0 (instead of p_1's a₁m) moves the samples' mean, per coordinate.
+
+    The exact probability flow maps x_1 to a_e m + (x_1 − a₁m)·√(v_e/v₁), so a start mean of 0 shifts the result by
+    a₁|m|·√(v_e/v₁); the reverse SDE contracts a deviation at least as fast (by v_e/v₁ · a₁/a_e), so this bounds
+    both. Tiny for VP and sub-VP (a₁ ≈ 0.007), |m|·s/σ_max = 0.01|m| for VE (p_1 is centred on m).
+    """
+    gauss = model.network
+    a1, _, v1 = gauss.moments(torch.ones(1, dtype=torch.float64), M[None])
+    _, _, ve = gauss.moments(torch.full((1,), model.t_eps, dtype=torch.float64), M[None])
+    return (a1 * M.abs() * torch.sqrt(ve / v1))[0]
+
+
+@pytest.mark.parametrize("kind", ["subvp", "ve"])
+@pytest.mark.parametrize("sampler,kwargs", [(euler_maruyama, {"steps": 500}),
+                                            (predictor_corrector, {"steps": 250, "snr": 0.1}),
+                                            (probability_flow, {"steps": 200, "method": "heun"})],
+                         ids=["em", "pc-reverse-diffusion", "pf-heun"])
+def test_samplers_of_the_subvp_and_ve_sdes_with_the_exact_score_recover_gaussian_data(kind, sampler, kwargs):
+    sde = SDE_KINDS[kind]
+    model = ScoreSDE(GaussianEps(sde, M, S), sde, data_shape=(2,))
+    n = 20_000
+    out = sampler(model, n, generator=torch.Generator().manual_seed(8), **kwargs).x
+    # 4 standard errors of the sample mean and standard deviation, the prior's known offset, and 0.01 for the
+    # solvers' discretisation (first order for Euler–Maruyama and the corrector; Heun's is far smaller)
+    mc = 4 * S / math.sqrt(n)
+    assert torch.all((out.mean(0) - M).abs() < mc + _prior_bias(model) + 0.01), out.mean(0)
+    assert torch.all((out.std(0) - S).abs() < mc / math.sqrt(2) + 0.01), out.std(0)
+
+
+@pytest.mark.parametrize("kind", ["subvp", "ve"])
+def test_probability_flow_of_the_subvp_and_ve_sdes_follows_the_exact_map(kind):
+    """Per sample, not only in distribution: Heun's ODE solution against the linear map of the exact flow."""
+    sde = SDE_KINDS[kind]
+    model = ScoreSDE(GaussianEps(sde, M, S), sde, data_shape=(2,))
+    z = sde.prior_sample((2000, 2), torch.Generator().manual_seed(9), dtype=torch.float64)
+    out = probability_flow(model, steps=400, method="heun", x_init=z).x
+    exact = model.network.exact_map(z, model.t_eps)
+    assert (out - exact).abs().max() < 1e-3  # Heun's O(h²) error only; an O(1) bug would show everywhere
+    back = encode(model, out[:200], steps=400).x
+    assert ((back - z[:200]).abs() / sde.prior_std()).max() < 1e-3
+
+
+class _Recorder(nn.Module):
+    """Returns zeros and keeps the input it was given."""
+
+    def forward(self, x, t, y=None):
+        self.seen = x.clone()
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("kind", list(SDE_KINDS))
+def test_input_scaling_hands_the_network_x_over_the_marginal_scale(kind):
+    sde = SDE_KINDS[kind]
+    net = _Recorder()
+    model = ScoreSDE(net, sde, input_scaling=True)
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    t = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=torch.float64)
+    model.score(x, t)
+    a, std = (float(v) for v in sde.marginal(torch.tensor([0.9], dtype=torch.float64)))
+    torch.testing.assert_close(net.seen[3], x[3] / math.sqrt(a ** 2 + std ** 2), rtol=rounding_tol(torch.float64,
+                                                                                                     ops=8), atol=0.0)
+    if kind == "vp":  # a² + σ² = 1: the scaling is the identity, up to rounding
+        torch.testing.assert_close(net.seen, x, rtol=rounding_tol(torch.float64, ops=8), atol=0.0)
+    if kind == "ve":  # at t = 1 the input is x / √(1 + σ(1)²) ≈ x / σ_max
+        torch.testing.assert_close(net.seen[4], x[4] / math.sqrt(1 + sde.marginal(t[4:])[1].item() ** 2))
+    # the loss sees the same scaled input as the score
+    model.loss(x, generator=torch.Generator().manual_seed(0))
+    assert net.seen.abs().max() < 10  # x_t / √(a² + σ²) for |x0| ≲ 3: never σ_max-sized
+    with pytest.raises(ConfigError, match="input_scaling"):
+        ScoreSDE(net, sde, input_scaling="yes")

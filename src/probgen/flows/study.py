@@ -16,12 +16,12 @@ import torch
 from .. import checkpoints
 from ..diffusion.latent import LatentNormalizer
 from ..diffusion.latent_study import LatentStudyConfig, load_images, train_beta_vae
-from ..diffusion.sde import VPSDE, ScoreSDE
+from ..diffusion.sde import SDE, VESDE, VPSDE, ScoreSDE, SubVPSDE
 from ..diffusion.study import DDPMStudyConfig, device_of, load_training_data
 from ..diffusion.training import TrainConfig, train_diffusion
 from ..nets.mlp import TimeMLP
 from ..nets.unet import UNet
-from ..runtime import ConfigError, ProfileConfig
+from ..runtime import ConfigError, ProfileConfig, check_choice
 from ..vae import encode_dataset
 from .matching import FlowMatching
 
@@ -132,14 +132,42 @@ def train_flow(cfg: FlowStudyConfig, *, log=print, progress: bool = True) -> tup
                            log=log, progress=progress)
 
 
-def train_score_sde(cfg: FlowStudyConfig, *, log=print, progress: bool = True) -> tuple[ScoreSDE, dict]:
-    """The VP score SDE (β from 0.1 to 20, the continuous limit of the DDPM schedule), continuous-time DSM."""
+SDE_KINDS = ("vp", "subvp", "ve")
+SDE_NAMES = {"vp": "VP SDE", "subvp": "sub-VP SDE", "ve": "VE SDE"}
+VE_SIGMA_MIN, VE_SIGMA_MAX = 0.01, 50.0  # Song et al.'s CIFAR-10 values; σ_max above MNIST's largest distances
+
+
+def make_sde(kind: str) -> SDE:
+    """The forward SDE of `kind`: "vp" and "subvp" with β from 0.1 to 20 (the DDPM schedule's continuous limit),
+    "ve" with σ from `VE_SIGMA_MIN` to `VE_SIGMA_MAX`."""
+    check_choice("sde", kind, SDE_KINDS)
+    if kind == "ve":
+        return VESDE(VE_SIGMA_MIN, VE_SIGMA_MAX)
+    return VPSDE(0.1, 20.0) if kind == "vp" else SubVPSDE(0.1, 20.0)
+
+
+def _sde_key(kind: str) -> dict:
+    """The cache key of the score model of `kind` beyond network, data and budget (the VP key predates the others)."""
+    if kind == "vp":
+        return {"objective": "vp-dsm", "beta_min": 0.1, "beta_max": 20.0}
+    if kind == "subvp":
+        return {"objective": "subvp-dsm", "beta_min": 0.1, "beta_max": 20.0, "input_scaling": True}
+    return {"objective": "ve-dsm", "sigma_min": VE_SIGMA_MIN, "sigma_max": VE_SIGMA_MAX, "input_scaling": True}
+
+
+def train_score_sde(cfg: FlowStudyConfig, sde: str = "vp", *, log=print,
+                    progress: bool = True) -> tuple[ScoreSDE, dict]:
+    """A score SDE of kind `sde` ("vp" | "subvp" | "ve", see `make_sde`) by continuous-time DSM with the DDPM's
+    U-Net, data and budget. The sub-VP and VE models give the network x_t / √(a² + σ²) (`ScoreSDE`'s
+    input_scaling); for the VP SDE that is the identity, so its model is built without it."""
     from ..diffusion.sde import probability_flow
 
+    forward = make_sde(sde)
     dcfg = cfg.ddpm_config()
     x, _ = load_training_data(dcfg)
-    key = {"unet": checkpoints.config_dict(_unet_config(cfg)), "objective": "vp-dsm", "beta_min": 0.1, "beta_max": 20.0}
-    return train_diffusion("score-sde", key, lambda: ScoreSDE(_unet(cfg), VPSDE(), data_shape=IMAGE_SHAPE),
+    key = {"unet": checkpoints.config_dict(_unet_config(cfg)), **_sde_key(sde)}
+    return train_diffusion("score-sde", key,
+                           lambda: ScoreSDE(_unet(cfg), forward, data_shape=IMAGE_SHAPE, input_scaling=sde != "vp"),
                            dcfg.train_config(dcfg.max_steps), x,
                            preview=_preview(lambda m, g: probability_flow(m, 64, steps=25, generator=g).x),
                            log=log, progress=progress)
@@ -210,5 +238,5 @@ def train_latent_flow(cfg: FlowStudyConfig, codes: torch.Tensor, *, pairs: torch
     return (model if pairs is None else model.flow), record
 
 
-__all__ = ["FlowStudyConfig", "PairedFlow", "device_of", "latent_codes", "reflow_pairs", "train_flow",
-           "train_latent_flow", "train_reflow", "train_score_sde"]
+__all__ = ["FlowStudyConfig", "PairedFlow", "SDE_KINDS", "SDE_NAMES", "device_of", "latent_codes", "make_sde",
+           "reflow_pairs", "train_flow", "train_latent_flow", "train_reflow", "train_score_sde"]
