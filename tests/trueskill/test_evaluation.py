@@ -68,6 +68,9 @@ def test_per_match_scores_by_hand():
                                np.log([0.6, 0.4, 0.4, 0.7]), rtol=1e-15)
     np.testing.assert_allclose(evaluation.log_prob_observed(pred, three_way=False),
                                np.log([0.6 / 0.9, 0.4 / 0.9, 0.7 / 0.9]), rtol=1e-15)
+    p, won = evaluation.decisive_win_probability(pred)
+    np.testing.assert_allclose(p, [0.6 / 0.9, 0.5 / 0.9, 0.2 / 0.9], rtol=1e-15)
+    assert won.tolist() == [1, 0, 0]
     # match 3: p_win1 0.5 >= p_win2 0.4, so player 1 is predicted and the prediction is wrong
     assert evaluation.correct_winner(pred).tolist() == [1.0, 0.0, 1.0]
 

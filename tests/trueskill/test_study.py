@@ -53,8 +53,10 @@ def test_margin_model_is_fitted_with_the_reference_advantage_and_compared_on_the
         three_way=True).mean() for w in cfg.margin_width_grid]
     assert margin.log_lik_first == pytest.approx(max(lls), rel=1e-12)
     table, comparisons = study.margin_comparison(fitted, "toy")
-    assert table["scored on"].tolist() == ["second half", "whole sequence"]
-    assert table["matches"].tolist() == [10, 20] and table["decisive"].tolist() == [8, 15]  # 2 and 5 draws
+    assert table["scored on"].tolist() == ["second half"] * 2 + ["whole sequence"] * 2
+    assert table["N"].tolist() == [8, 10, 15, 20]  # decisive matches for the accuracy: 2 and 5 draws
+    acc = comparisons[("second half", "accuracy")]
+    assert table["difference"].iloc[0] == f"{acc.diff:+.3f} ± {acc.se_diff:.3f}"
     assert comparisons[("whole sequence", "log_lik")].n == 20
     with pytest.raises(ValueError, match="needs a 'margin' column|no 'home advantage \\+ margin'"):
         study.margin_comparison(study.fit_extensions(_toy_games(), cfg), "toy")

@@ -52,6 +52,15 @@ def correct_winner(pred: pd.DataFrame) -> np.ndarray:
     return (guess[decisive] == y[decisive]).astype(float)
 
 
+def decisive_win_probability(pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(p, y) over the decisive matches: p = p_win1 / (p_win1 + p_win2), the predicted probability that
+    player 1 wins given that someone wins (p(y = +1) itself for a model without draws), and y = 1 where
+    player 1 won, 0 where player 2 did."""
+    p1, _, p2, y = prediction_columns(pred)
+    decisive = y != 0
+    return (p1 / (p1 + p2))[decisive], (y[decisive] == 1).astype(int)
+
+
 def mean_and_se(x) -> tuple[float, float]:
     """Sample mean and its standard error std(x, ddof=1) / sqrt(n); for 0/1 values this is the
     binomial standard error sqrt(p (1 - p) / (n - 1))."""

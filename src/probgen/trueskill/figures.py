@@ -8,7 +8,6 @@ from matplotlib.patches import Circle, Rectangle
 from scipy import stats
 
 
-
 def factor_graph(ax=None):
     """The factor graph of the two-player model: priors, performance difference, outcome."""
     if ax is None:
@@ -50,3 +49,23 @@ def gaussian_overlay(ax, samples, fitted, *, label, color, bins=60):
             label=f"{label} fit N({fitted.mean:.2f}, {fitted.std:.2f}²)")
     return ax
 
+
+
+def reliability_diagram(ax, table, *, label: str, color, level: float = 0.95, diagonal: bool = True,
+                        count_offset: tuple[float, float] = (5, -11)):
+    """Observed frequency against mean prediction per bin (a `evaluation.calibration_table`), with the
+    binomial interval of each frequency as error bars, the bin sizes written next to the points and
+    the diagonal of perfect calibration (diagonal=False for a second model on the same axes; a
+    count_offset in points to the other side keeps its counts apart from the first model's)."""
+    yerr = np.vstack([table["frequency"] - table["freq_lo"], table["freq_hi"] - table["frequency"]])
+    ax.errorbar(table["mean_p"], table["frequency"], yerr=yerr, fmt="o", color=color, capsize=3, ms=5,
+                label=f"{label} ({100 * level:.0f}% binomial intervals)")
+    for x, y, n in zip(table["mean_p"], table["frequency"], table["n"]):
+        ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=count_offset, fontsize=7, color=color,
+                    ha="left" if count_offset[0] >= 0 else "right")
+    if diagonal:
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    return ax

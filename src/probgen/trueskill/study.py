@@ -273,7 +273,8 @@ def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
     each with its standard error and the paired difference (margin minus win/draw/loss).
 
     Returns:
-        (table with one row per part, {(part, "accuracy" | "log_lik"): PairedDifference}).
+        (table with one row per part and measure, values "mean ± standard error", the difference being
+        margin minus win/draw/loss; {(part, "accuracy" | "log_lik"): PairedDifference}).
     """
     if MARGIN_MODEL not in fitted:
         raise ValueError(f"no {MARGIN_MODEL!r} model in `fitted`: the games need a 'margin' column")
@@ -283,13 +284,12 @@ def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
     rows, comparisons = [], {}
     for part, sl in (("second half", slice(half, None)), ("whole sequence", slice(None))):
         cmp = evaluation.compare_predictions(a.iloc[sl], b.iloc[sl], names=names)
-        acc, ll = cmp["accuracy"], cmp["log_lik"]
-        comparisons[(part, "accuracy")], comparisons[(part, "log_lik")] = acc, ll
-        rows.append({"data set": data_set, "scored on": part, "matches": len(a.iloc[sl]), "decisive": acc.n,
-                     "acc. W/D/L": _pm(acc.mean_b, acc.se_b), "acc. margin": _pm(acc.mean_a, acc.se_a),
-                     "Δ acc.": _pm(acc.diff, acc.se_diff, signed=True),
-                     "log-lik W/D/L": _pm(ll.mean_b, ll.se_b), "log-lik margin": _pm(ll.mean_a, ll.se_a),
-                     "Δ log-lik": _pm(ll.diff, ll.se_diff, signed=True)})
+        for measure, label in (("accuracy", "accuracy (decisive)"), ("log_lik", "log-likelihood (W/D/L)")):
+            c = cmp[measure]
+            comparisons[(part, measure)] = c
+            rows.append({"data set": data_set, "scored on": part, "measure": label, "N": c.n,
+                         "W/D/L model": _pm(c.mean_b, c.se_b), "margin model": _pm(c.mean_a, c.se_a),
+                         "difference": _pm(c.diff, c.se_diff, signed=True)})
     return pd.DataFrame(rows), comparisons
 
 
