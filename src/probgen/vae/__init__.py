@@ -4,13 +4,21 @@ from .aggregate import (
     PCAProjection,
     aggregate_posterior_samples,
     encode_dataset,
+    grid_mass,
+    highest_density_levels,
     image_grid,
+    interpolate_codes,
     interpolate_latent,
     interpolate_pixels,
+    interpolation_alphas,
+    interpolation_rows,
     latent_traversal,
     manifold_grid,
+    plot_limits,
     plot_prior_vs_aggregate,
+    prior_density_grid,
 )
+from .curves import plot_training_curves
 from .model import VAE, gaussian_kl_to_standard
 from .nets import (
     BernoulliLikelihood,
@@ -25,8 +33,10 @@ from .priors import AffineCoupling, FlowPrior, MixtureOfGaussiansPrior, Standard
 from .training import VAETrainConfig, build_vae, evaluate, train_vae
 
 __all__ = [
-    "PCAProjection", "aggregate_posterior_samples", "encode_dataset", "image_grid", "interpolate_latent",
-    "interpolate_pixels", "latent_traversal", "manifold_grid", "plot_prior_vs_aggregate",
+    "PCAProjection", "aggregate_posterior_samples", "encode_dataset", "grid_mass", "highest_density_levels",
+    "image_grid", "interpolate_codes", "interpolate_latent", "interpolate_pixels", "interpolation_alphas",
+    "interpolation_rows", "latent_traversal", "manifold_grid", "plot_limits", "plot_prior_vs_aggregate",
+    "prior_density_grid", "plot_training_curves",
     "VAE", "gaussian_kl_to_standard",
     "BernoulliLikelihood", "ConvDecoder", "ConvEncoder", "GaussianLikelihood", "MLPDecoder", "MLPEncoder",
     "architecture_table",

@@ -75,38 +75,127 @@ class PCAProjection:
         return ((z - self.mean_) @ self.components_.T).numpy()
 
 
+def plot_limits(*point_sets, low: float = 0.5, high: float = 99.5, pad: float = 0.1) -> tuple:
+    """Axis limits ((xmin, xmax), (ymin, ymax)) covering the `low`..`high` percentiles of all (N_i, 2) sets, padded."""
+    both = np.concatenate([np.asarray(p, dtype=float) for p in point_sets])
+    if both.ndim != 2 or both.shape[1] != 2:
+        raise ValueError(f"plot_limits takes (N, 2) point sets, got shape {both.shape}")
+    lo, hi = np.percentile(both, low, axis=0), np.percentile(both, high, axis=0)
+    margin = pad * (hi - lo)
+    return ((lo[0] - margin[0], hi[0] + margin[0]), (lo[1] - margin[1], hi[1] + margin[1]))
+
+
+def _tensor_like(module) -> dict:
+    """Device and dtype of a module's first parameter, else first buffer (a standard Gaussian has only a buffer)."""
+    ref = next(module.parameters(), None)
+    if ref is None:
+        ref = next(module.buffers(), None)
+    return {"device": torch.device("cpu"), "dtype": torch.get_default_dtype()} if ref is None else \
+        {"device": ref.device, "dtype": ref.dtype}
+
+
+@torch.no_grad()
+def prior_density_grid(prior, limits: tuple, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """exp(prior.log_prob) of a 2-D prior at the centres of an n x n grid of equal cells over `limits`.
+
+    The cell centres are the nodes of the midpoint rule, so `density.sum() * cell_area` is the
+    prior's mass inside `limits` (up to the rule's O(h^2) error; see `grid_mass`).
+
+    Args:
+        prior: a prior of dimension 2 (`log_prob(z) -> (B,)`), on any device and dtype.
+        limits: ((xmin, xmax), (ymin, ymax)).
+        n: cells per axis.
+    Returns:
+        xc (n,), yc (n,) cell centres and density (n, n) indexed [x, y], all numpy float64.
+    """
+    if getattr(prior, "dim", 2) != 2:
+        raise ValueError(f"prior_density_grid draws 2-D priors; this prior has dim={prior.dim} "
+                         "(project samples with PCAProjection and use plot_prior_vs_aggregate instead)")
+    (x0, x1), (y0, y1) = limits
+    if not (x1 > x0 and y1 > y0) or n < 2:
+        raise ValueError(f"limits={limits!r} must be increasing ((xmin, xmax), (ymin, ymax)) and n={n} at least 2")
+    like = _tensor_like(prior)
+    hx, hy = (x1 - x0) / n, (y1 - y0) / n
+    xc = x0 + hx * (np.arange(n) + 0.5)
+    yc = y0 + hy * (np.arange(n) + 0.5)
+    z = torch.cartesian_prod(torch.as_tensor(xc), torch.as_tensor(yc)).to(**like)  # (n*n, 2), x major
+    log_p = torch.cat([prior.log_prob(chunk) for chunk in z.split(65_536)])
+    density = torch.exp(log_p).double().cpu().numpy().reshape(n, n)  # (n*n,) -> (n, n) [x, y]
+    return xc, yc, density
+
+
+def grid_mass(xc: np.ndarray, yc: np.ndarray, density: np.ndarray) -> float:
+    """Midpoint-rule integral of a density given at the centres of equal cells (from `prior_density_grid`)."""
+    return float(density.sum() * (xc[1] - xc[0]) * (yc[1] - yc[0]))
+
+
+def highest_density_levels(density: np.ndarray, cell_area: float, masses=(0.25, 0.5, 0.75, 0.9, 0.99)) -> np.ndarray:
+    """Density thresholds t_p whose super-level sets {z: p(z) >= t_p} hold mass p of the grid (ascending).
+
+    The region above t_p is the smallest region holding mass p (a highest-density region), so
+    contours at these levels read as "the prior puts p of its mass inside this line" for any
+    prior shape, where evenly spaced levels would hide the low-density components.
+
+    Args:
+        density: values at the cell centres of an equal-cell grid.
+        cell_area: area of one cell.
+        masses: the masses p, each in (0, 1).
+    Returns:
+        thresholds, ascending (largest mass first), as numpy float64.
+    """
+    masses = np.asarray(masses, dtype=float)
+    if np.any((masses <= 0) | (masses >= 1)):
+        raise ValueError(f"masses={masses.tolist()} must lie strictly between 0 and 1")
+    values = np.sort(np.asarray(density, dtype=float).ravel())[::-1]
+    cumulative = np.cumsum(values) * cell_area
+    total = cumulative[-1]
+    index = np.minimum(np.searchsorted(cumulative, masses * total), len(values) - 1)
+    return np.sort(values[index])
+
+
 def plot_prior_vs_aggregate(ax, prior_samples_2d, posterior_2d, labels, *, bins: int = 80, max_points: int = 5000,
-                            limits: tuple | None = None, seed: int = 0):
+                            limits: tuple | None = None, seed: int = 0, density_grid: tuple | None = None,
+                            masses=(0.25, 0.5, 0.75, 0.9, 0.99)):
     """Prior density as filled contours under the aggregate posterior as points coloured by digit.
 
-    The density is a 2-D histogram of prior samples smoothed by a Gaussian filter
-    (one bin wide), so any prior that can be sampled, however complex, is drawn the same way.
+    Without `density_grid` the density is a 2-D histogram of prior samples smoothed by a
+    Gaussian filter (one bin wide), so any prior that can be sampled, however complex (or
+    projected from many dimensions), is drawn the same way, with evenly spaced levels. With
+    `density_grid` (a 2-D prior's exact density from `prior_density_grid`) the contours are its
+    highest-density regions holding the given `masses`.
 
     Args:
         ax: a matplotlib Axes.
-        prior_samples_2d: (M, 2) projected prior samples.
+        prior_samples_2d: (M, 2) projected prior samples (may be None when `density_grid` is given).
         posterior_2d: (N, 2) projected aggregate-posterior samples (or posterior means).
         labels: (N,) digit classes.
         max_points: at most this many posterior points are drawn (a fixed random subset).
         limits: ((xmin, xmax), (ymin, ymax)); default covers 99% of both sets.
+        density_grid: (xc, yc, density[x, y]) of the prior on equal cells.
+        masses: prior masses of the contours drawn from `density_grid`.
     Returns:
         the contour set (for a colorbar).
     """
     import matplotlib
     from scipy.ndimage import gaussian_filter
 
-    prior = np.asarray(prior_samples_2d, dtype=float)
     post = np.asarray(posterior_2d, dtype=float)
     labels = np.asarray(labels)
-    if limits is None:
-        both = np.concatenate([prior, post])
-        lo, hi = np.percentile(both, 0.5, axis=0), np.percentile(both, 99.5, axis=0)
-        pad = 0.1 * (hi - lo)
-        limits = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
-    hist, xe, ye = np.histogram2d(prior[:, 0], prior[:, 1], bins=bins, range=limits, density=True)
-    density = gaussian_filter(hist, sigma=1.0)
-    xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
-    levels = np.linspace(density.max() * 0.02, density.max(), 9)
+    if density_grid is None:
+        prior = np.asarray(prior_samples_2d, dtype=float)
+        if limits is None:
+            limits = plot_limits(prior, post)
+        hist, xe, ye = np.histogram2d(prior[:, 0], prior[:, 1], bins=bins, range=limits, density=True)
+        density = gaussian_filter(hist, sigma=1.0)
+        xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
+        levels = np.linspace(density.max() * 0.02, density.max(), 9)
+    else:
+        xc, yc, density = density_grid
+        if limits is None:
+            hx, hy = xc[1] - xc[0], yc[1] - yc[0]  # the grid's outer cell edges
+            limits = ((xc[0] - hx / 2, xc[-1] + hx / 2), (yc[0] - hy / 2, yc[-1] + hy / 2))
+        levels = highest_density_levels(density, (xc[1] - xc[0]) * (yc[1] - yc[0]), masses)
+        levels = np.append(np.unique(levels), density.max() * (1 + 1e-9))
     contours = ax.contourf(xc, yc, density.T, levels=levels, cmap="Greys", alpha=0.8, extend="neither")
     if len(post) > max_points:
         keep = np.random.default_rng(seed).choice(len(post), max_points, replace=False)
@@ -162,23 +251,72 @@ def latent_traversal(model: VAE, z0: torch.Tensor, k=(-2, -1, 0, 1, 2), dims=Non
     return images.reshape(len(dims), len(offsets), *images.shape[-2:])
 
 
+def interpolation_alphas(n: int = 11, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The n mixing weights alpha = 0, 1/(n-1), ..., 1 of an interpolation (11 gives 0, 0.1, ..., 1). Returns: (n,)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"an interpolation needs n >= 2 values of alpha (both endpoints), got n={n!r}")
+    return torch.linspace(0.0, 1.0, n, dtype=dtype)
+
+
 @torch.no_grad()
-def interpolate_latent(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, n: int = 10) -> torch.Tensor:
-    """Decode the straight line between the posterior means of two images. Returns: (n, H, W) CPU tensor."""
+def interpolate_codes(model: VAE, z_a: torch.Tensor, z_b: torch.Tensor, n: int = 11) -> torch.Tensor:
+    """Decode (1 - alpha) z_a + alpha z_b for `interpolation_alphas(n)`.
+
+    Args:
+        z_a, z_b: latent codes, (D,) or (1, D) each.
+    Returns:
+        (n, H, W) CPU tensor; row 0 decodes z_a and row n-1 decodes z_b.
+    """
     like = param_like(model)
-    device = like["device"]
-    mean, _ = model.encode(torch.stack([x_a.reshape(model.encoder.input_shape),
-                                        x_b.reshape(model.encoder.input_shape)]).to(**like))
-    t = torch.linspace(0.0, 1.0, n, device=device, dtype=mean.dtype).unsqueeze(1)  # (n, 1)
-    images = model.decode((1 - t) * mean[0] + t * mean[1]).cpu()  # (n, C, H, W)
+    a, b = _as_latent(z_a).to(**like), _as_latent(z_b).to(**like)
+    if a.numel() != model.latent_dim or b.numel() != model.latent_dim:
+        raise ValueError(f"codes of size {a.numel()} and {b.numel()} given to a model with {model.latent_dim} latents")
+    alpha = interpolation_alphas(n).to(**like).unsqueeze(1)  # (n, 1)
+    images = model.decode((1 - alpha) * a + alpha * b).cpu()  # (n, D) -> (n, C, H, W)
     return images.reshape(n, *images.shape[-2:])
 
 
-def interpolate_pixels(x_a: torch.Tensor, x_b: torch.Tensor, n: int = 10) -> torch.Tensor:
-    """The straight line between two images in pixel space. Returns: (n, H, W)."""
+@torch.no_grad()
+def interpolate_latent(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, n: int = 11) -> torch.Tensor:
+    """Decode the straight line between the posterior means of two images. Returns: (n, H, W) CPU tensor."""
+    like = param_like(model)
+    mean, _ = model.encode(torch.stack([x_a.reshape(model.encoder.input_shape),
+                                        x_b.reshape(model.encoder.input_shape)]).to(**like))
+    return interpolate_codes(model, mean[0], mean[1], n)
+
+
+def interpolate_pixels(x_a: torch.Tensor, x_b: torch.Tensor, n: int = 11) -> torch.Tensor:
+    """The straight line (1 - alpha) x_a + alpha x_b between two images in pixel space. Returns: (n, H, W)."""
     a, b = x_a.detach().cpu().reshape(x_a.shape[-2:]), x_b.detach().cpu().reshape(x_b.shape[-2:])
-    t = torch.linspace(0.0, 1.0, n, dtype=a.dtype).reshape(n, 1, 1)
-    return (1 - t) * a + t * b
+    alpha = interpolation_alphas(n, dtype=a.dtype).reshape(n, 1, 1)
+    return (1 - alpha) * a + alpha * b
+
+
+@torch.no_grad()
+def interpolation_rows(model: VAE, *, code_pairs=(), image_pairs=(), n: int = 11) -> torch.Tensor:
+    """Latent-space and pixel-space interpolations, two rows per pair, for one figure.
+
+    For a pair of codes (z_a, z_b) the latent row decodes the line between them and the pixel row
+    blends the two decoded endpoints; for a pair of images (x_a, x_b) the latent row decodes the
+    line between their posterior means and the pixel row blends the images themselves.
+
+    Args:
+        code_pairs: pairs of (D,) latent codes (e.g. prior samples).
+        image_pairs: pairs of (C, H, W) images.
+        n: values of alpha per row.
+    Returns:
+        (2 * (len(code_pairs) + len(image_pairs)), n, H, W) CPU tensor: for each pair (codes first)
+        its latent row, then its pixel row.
+    """
+    rows = []
+    for z_a, z_b in code_pairs:
+        latent = interpolate_codes(model, z_a, z_b, n)
+        rows += [latent, interpolate_pixels(latent[0], latent[-1], n)]
+    for x_a, x_b in image_pairs:
+        rows += [interpolate_latent(model, x_a, x_b, n), interpolate_pixels(x_a, x_b, n)]
+    if not rows:
+        raise ValueError("interpolation_rows needs at least one pair in code_pairs or image_pairs")
+    return torch.stack(rows)
 
 
 def image_grid(images, nrow: int = 8, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:

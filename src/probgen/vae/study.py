@@ -85,6 +85,12 @@ class BasicsConfig(ProfileConfig):
     batch_size: int = 128
     lr: float = 1e-3
     target_val_neg_elbo: float = 104.0  # reference: below this after 20 epochs (quick and full)
+    # Traversals decode z0 + k * traversal_step * e_i for k in traversal_k: the exercise's
+    # "±2ε with ε = 2" is k in {-2, ..., 2} and ε = 2, i.e. offsets -4, -2, 0, 2, 4.
+    traversal_k: tuple = (-2, -1, 0, 1, 2)
+    traversal_step: float = 2.0  # ε, in units of the prior's standard deviation
+    n_alphas: int = 11  # values of alpha in each interpolation: 0, 0.1, ..., 1
+    interpolation_digits: tuple = ((2, 7), (0, 6), (4, 9))  # real test pairs: first test image of each digit
     device: str = "auto"
 
     def validate(self) -> None:
@@ -96,6 +102,20 @@ class BasicsConfig(ProfileConfig):
         for name in ("epochs", "epochs_2d", "latent_dim", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+        if not self.traversal_k or any(not isinstance(k, int) for k in self.traversal_k):
+            raise ConfigError(f"traversal_k={self.traversal_k!r} must be a non-empty tuple of integers")
+        if not (isinstance(self.traversal_step, (int, float)) and self.traversal_step > 0):
+            raise ConfigError(f"traversal_step={self.traversal_step!r} must be a positive number")
+        if not isinstance(self.n_alphas, int) or self.n_alphas < 2:
+            raise ConfigError(f"n_alphas={self.n_alphas!r} must be an integer of at least 2 (both endpoints)")
+        pairs = tuple(tuple(p) for p in self.interpolation_digits)
+        if any(len(p) != 2 or any(d not in range(10) for d in p) for p in pairs):
+            raise ConfigError(f"interpolation_digits={self.interpolation_digits!r} must be pairs of digits 0-9, "
+                              "e.g. ((2, 7), (0, 6))")
+
+    def traversal_offsets(self) -> list[float]:
+        """The values k * ε added to one coordinate, e.g. [-4.0, -2.0, 0.0, 2.0, 4.0]."""
+        return [k * float(self.traversal_step) for k in self.traversal_k]
 
     def splits(self) -> MNISTSplits:
         """The images this config trains on and scores its epochs on."""
@@ -135,6 +155,7 @@ class PriorStudyConfig(ProfileConfig):
     batch_size: int = 128
     lr: float = 1e-3
     target_test_elbo: float = -97.0  # quick target for every prior's mean test ELBO
+    latent_dim_2d: int = 2  # the second, drawable latent size: one run per prior (seed `seed`), same recipe
     device: str = "auto"
 
     def validate(self) -> None:
@@ -142,7 +163,8 @@ class PriorStudyConfig(ProfileConfig):
             check_choice("priors", prior, PRIORS)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         _check_sizes(self, ("n_train", "n_val", "n_test", "iwae_images"))
-        for name in ("n_seeds", "iwae_k", "latent_dim", "epochs", "batch_size", "n_components", "flow_layers"):
+        for name in ("n_seeds", "iwae_k", "latent_dim", "latent_dim_2d", "epochs", "batch_size", "n_components",
+                     "flow_layers"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
 
@@ -150,8 +172,9 @@ class PriorStudyConfig(ProfileConfig):
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.n_seeds))
 
-    def train_config(self, prior: str, seed: int) -> VAETrainConfig:
-        return VAETrainConfig(latent_dim=self.latent_dim, prior=prior, n_components=self.n_components,
+    def train_config(self, prior: str, seed: int, latent_dim: int | None = None) -> VAETrainConfig:
+        """The run of `prior` and `seed`; `latent_dim` overrides M (the 2-D runs), nothing else changes."""
+        return VAETrainConfig(latent_dim=latent_dim or self.latent_dim, prior=prior, n_components=self.n_components,
                               flow_layers=self.flow_layers, flow_hidden=self.flow_hidden, hidden=tuple(self.hidden),
                               epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed, view="binarized",
                               device=self.device)
@@ -187,6 +210,97 @@ def run_prior_study(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, prog
                           eval_seconds=time.perf_counter() - start)
             runs.append(Run(prior, seed, model, history, scores))
     return runs
+
+
+def run_2d_priors(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, progress: bool = True) -> list[Run]:
+    """One VAE per prior with a `cfg.latent_dim_2d`-dimensional latent (seed `cfg.seed`), scored on the test images.
+
+    Same encoder/decoder widths, prior settings, epochs, batch size and learning rate as the
+    M-dimensional runs; only the latent size differs. The scores hold the per-image ELBOs, so two
+    priors can be compared image by image (`paired_difference`).
+    """
+    if data.view != "binarized":
+        raise ValueError(f"the priors study runs on binarized MNIST, got view={data.view!r}")
+    runs = []
+    for prior in cfg.priors:
+        model, history = train_vae(cfg.train_config(prior, cfg.seed, latent_dim=cfg.latent_dim_2d),
+                                   train_x=data.train, val_x=data.val, log=log, progress=progress)
+        gen = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed)
+        runs.append(Run(prior, cfg.seed, model, history, evaluate(model, data.test, generator=gen)))
+    return runs
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """mean(a_n - b_n) over the same N items, with its standard error; `a` is better when `difference > 0`."""
+
+    name_a: str
+    name_b: str
+    difference: float
+    standard_error: float
+    n: int
+    z: float = 1.96
+
+    @property
+    def resolved(self) -> bool:
+        """True when |difference| exceeds z standard errors (z = 1.96: a two-sided 95% interval excludes 0)."""
+        return abs(self.difference) > self.z * self.standard_error
+
+    def phrase(self, unit: str = "nats", digits: int = 2) -> str:
+        """How a compares with b: "higher than the <b>'s by 1.23 ± 0.15 nats", or "within the noise of ..."."""
+        if not self.resolved:
+            return (f"within the noise of the {self.name_b}'s "
+                    f"(difference {self.difference:+.{digits}f} ± {self.standard_error:.{digits}f} {unit})")
+        side = "higher" if self.difference > 0 else "lower"
+        return f"{side} than the {self.name_b}'s by {abs(self.difference):.{digits}f} ± {self.standard_error:.{digits}f} {unit}"
+
+
+def paired_difference(a, b, names: tuple[str, str], z: float = 1.96) -> PairedDifference:
+    """The mean of a_n - b_n with the standard error of that mean (ddof=1), for scores of the same N items.
+
+    Pairing removes the spread between items that both models share (hard images are hard for
+    both), so the error is that of the difference, not of each mean.
+
+    Args:
+        a, b: (N,) per-item scores, e.g. `evaluate(...)["elbo_per_image"]` of two models on one test set.
+        names: how the two are called in `phrase`.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"paired_difference needs two (N,) arrays of the same items with N >= 2, "
+                         f"got shapes {a.shape} and {b.shape}")
+    d = a - b
+    return PairedDifference(names[0], names[1], float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d), z)
+
+
+def ranking_sentence(per_item: dict[str, np.ndarray], *, quantity: str = "mean test ELBO", unit: str = "nats",
+                     items: str = "test images", digits: int = 2) -> str:
+    """Which of several models has the highest mean score, and how it compares with each other one, item by item.
+
+    Args:
+        per_item: model name -> (N,) per-item scores on the same items (higher is better).
+        quantity, unit, items: words of the sentence.
+    Returns:
+        e.g. "The flow prior's model has the highest mean test ELBO, -140.12 nats: higher than the
+        mixture prior's by 0.80 ± 0.20 nats and within the noise of the Gaussian prior's (difference
+        +0.05 ± 0.12 nats); ± is one paired standard error over N = 10000 test images, and a
+        difference counts when it exceeds 1.96 of them". With no difference resolved it says that
+        the models cannot be told apart.
+    """
+    if len(per_item) < 2:
+        raise ValueError(f"ranking_sentence compares at least two models, got {list(per_item)}")
+    names = sorted(per_item, key=lambda k: -float(np.mean(per_item[k])))
+    best = names[0]
+    diffs = [paired_difference(per_item[best], per_item[other], (best, other)) for other in names[1:]]
+    clauses = [d.phrase(unit, digits) for d in diffs]
+    joined = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]
+    mean = float(np.mean(per_item[best]))
+    if any(d.resolved for d in diffs):
+        head = f"The {best}'s model has the highest {quantity}, {mean:.{digits}f} {unit}: "
+    else:
+        head = f"The {quantity}s cannot be told apart: the {best}'s model has the highest, {mean:.{digits}f} {unit}, "
+    return (head + joined + f"; ± is one paired standard error over N = {diffs[0].n} {items}, and a difference "
+            f"counts when it exceeds {diffs[0].z:g} of them")
 
 
 PRIOR_NAMES = {"gaussian": "standard Gaussian", "mog": "mixture of Gaussians", "flow": "flow (RealNVP)",
