@@ -192,3 +192,22 @@ def test_image_grid_places_images_row_by_row():
     assert grid[1, 1] == 0 and grid[1, 5] == 1 and grid[5, 1] == 2 and grid[9, 1] == 4 and grid[9, 5] == -1
     with pytest.raises(ValueError, match="flatten"):
         vae.image_grid(torch.zeros(2, 3, 4, 4))
+
+
+def test_prior_vs_aggregate_2d_draws_the_exact_density_and_measures_the_overlap():
+    model = tiny_vae("mog", latent_dim=2)
+    x, labels = binary_images(60), np.arange(60) % 10
+    fig, ax = plt.subplots()
+    stats = vae.prior_vs_aggregate_2d(ax, model, x, labels, generator=torch.Generator().manual_seed(0), n_grid=80,
+                                      n_prior=4000, legend=False)
+    assert ax.get_legend() is None and ax.get_xlabel() == "$z_1$"
+    assert sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets")) >= 60
+    # the window covers 99% of the prior samples, so it holds most of the prior's mass, and never more than all
+    assert 0.9 < stats["prior_mass_in_window"] < 1 + 1e-3
+    with torch.no_grad():
+        q_z = vae.aggregate_posterior_samples(model, x, torch.Generator().manual_seed(0))
+        expected = model.prior.log_prob(q_z).double().mean().item()
+    assert stats["mean_log_prior_at_posterior"] == pytest.approx(expected, rel=rounding_tol(torch.float32, 1, 16))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2-D latent"):
+        vae.prior_vs_aggregate_2d(ax, tiny_vae("mog", latent_dim=3), x, labels)

@@ -17,6 +17,7 @@ from .aggregate import (
     plot_limits,
     plot_prior_vs_aggregate,
     prior_density_grid,
+    prior_vs_aggregate_2d,
 )
 from .curves import plot_training_curves
 from .model import VAE, gaussian_kl_to_standard
@@ -36,7 +37,7 @@ __all__ = [
     "PCAProjection", "aggregate_posterior_samples", "encode_dataset", "grid_mass", "highest_density_levels",
     "image_grid", "interpolate_codes", "interpolate_latent", "interpolate_pixels", "interpolation_alphas",
     "interpolation_rows", "latent_traversal", "manifold_grid", "plot_limits", "plot_prior_vs_aggregate",
-    "prior_density_grid", "plot_training_curves",
+    "prior_density_grid", "prior_vs_aggregate_2d", "plot_training_curves",
     "VAE", "gaussian_kl_to_standard",
     "BernoulliLikelihood", "ConvDecoder", "ConvEncoder", "GaussianLikelihood", "MLPDecoder", "MLPEncoder",
     "architecture_table",

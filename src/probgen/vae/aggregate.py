@@ -212,6 +212,42 @@ def plot_prior_vs_aggregate(ax, prior_samples_2d, posterior_2d, labels, *, bins:
 
 
 @torch.no_grad()
+def prior_vs_aggregate_2d(ax, model: VAE, x: torch.Tensor, labels, *, generator: torch.Generator | None = None,
+                          n_grid: int = 200, n_prior: int = 20_000, legend: bool = True,
+                          masses=(0.25, 0.5, 0.75, 0.9, 0.99)) -> dict[str, float]:
+    """Draw a 2-D latent VAE's exact prior density (highest-density regions) under its aggregate posterior.
+
+    One z ~ q(z|x_n) per image is drawn as a point coloured by its label; the window covers 99% of
+    those points and of `n_prior` prior samples; the prior's density is evaluated on an
+    `n_grid` x `n_grid` grid over the window.
+
+    Args:
+        ax: a matplotlib Axes.
+        model: a VAE with a 2-D latent space.
+        x: (N, C, H, W) images in the model's view; labels: (N,) their classes.
+        generator: on the model's device; used for the posterior and the prior samples.
+        legend: keep the class legend (drop it on all but one panel of a row).
+    Returns:
+        dict with prior_mass_in_window (midpoint rule), mean_log_prior_at_posterior (E_q(z)[log p(z)])
+        and mean_log_prior_at_prior (E_p(z)[log p(z)] = -H[p]), in nats.
+    """
+    if model.latent_dim != 2:
+        raise ValueError(f"prior_vs_aggregate_2d needs a 2-D latent space, this model has {model.latent_dim}; "
+                         "use PCAProjection with plot_prior_vs_aggregate for larger ones")
+    device = param_like(model)["device"]
+    q_z = aggregate_posterior_samples(model, x, generator=generator)  # (N, 2)
+    p_z = model.prior.sample(n_prior, generator=generator)  # (n_prior, 2)
+    grid = prior_density_grid(model.prior, plot_limits(p_z.cpu(), q_z), n=n_grid)
+    plot_prior_vs_aggregate(ax, None, q_z, labels, density_grid=grid, masses=masses)
+    if not legend:
+        ax.get_legend().remove()
+    ax.set(xlabel="$z_1$", ylabel="$z_2$")
+    return {"prior_mass_in_window": grid_mass(*grid),
+            "mean_log_prior_at_posterior": float(model.prior.log_prob(q_z.to(device)).double().mean()),
+            "mean_log_prior_at_prior": float(model.prior.log_prob(p_z).double().mean())}
+
+
+@torch.no_grad()
 def manifold_grid(model: VAE, n: int = 20, span: tuple[float, float] = (0.05, 0.95)) -> np.ndarray:
     """Decode an n x n grid of 2-D latents placed at standard-Gaussian quantiles (Kingma & Welling's figure).
 

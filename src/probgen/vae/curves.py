@@ -31,6 +31,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], axes=None, *, l
         (figure, axes).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     missing = [f"{split}_{key}" for key, _ in CURVE_TERMS for split in ("train", "val") if f"{split}_{key}" not in history]
     if "epoch" not in history or missing:
@@ -49,4 +50,5 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], axes=None, *, l
         ax.plot(epochs, history[f"val_{key}"], marker="s", ms=3, ls="--", color=line.get_color(),
                 label=f"{prefix}{held_out} (end of epoch)")
         ax.set(xlabel="epoch", ylabel="nats per image", title=title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return axes[0].figure, axes
