@@ -136,3 +136,14 @@ def test_run_2d_priors_trains_one_model_per_prior_with_per_image_scores():
         assert len(r.history["val_neg_elbo"]) == 1
     with pytest.raises(ValueError, match="binarized"):
         study.run_2d_priors(cfg, study.MNISTSplits("unit", x, x, x, np.zeros(96)), progress=False)
+
+
+def test_seed_difference_uses_welch_standard_error_and_declines_single_runs():
+    d = study.seed_difference([1.0, 2.0, 3.0], [0.0, 0.5], ("A", "B"))
+    # means 2 and 0.25; variances 1 (n=3) and 0.125 (n=2): se = sqrt(1/3 + 0.125/2)
+    assert d.difference == pytest.approx(1.75) and d.standard_error == pytest.approx(np.sqrt(1 / 3 + 0.0625))
+    assert d.n == 2 and d.resolved
+    one = study.seed_difference([1.0], [0.0, 0.5], ("A", "B"))
+    assert np.isnan(one.standard_error) and not one.resolved and "one run each cannot judge" in one.phrase()
+    with pytest.raises(ValueError, match="at least one run"):
+        study.seed_difference([], [1.0], ("A", "B"))

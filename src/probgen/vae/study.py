@@ -231,8 +231,12 @@ def run_2d_priors(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, progre
 
 
 @dataclass(frozen=True)
-class PairedDifference:
-    """mean(a_n - b_n) over the same N items, with its standard error; `a` is better when `difference > 0`."""
+class Difference:
+    """A difference of mean scores a - b with its standard error; `a` is better when `difference > 0`.
+
+    `paired_difference` makes one from per-item scores of the same items, `seed_difference` from
+    independent runs (seeds) of each model. A NaN standard error (one run each) never resolves.
+    """
 
     name_a: str
     name_b: str
@@ -244,10 +248,13 @@ class PairedDifference:
     @property
     def resolved(self) -> bool:
         """True when |difference| exceeds z standard errors (z = 1.96: a two-sided 95% interval excludes 0)."""
-        return abs(self.difference) > self.z * self.standard_error
+        return bool(np.isfinite(self.standard_error)) and abs(self.difference) > self.z * self.standard_error
 
     def phrase(self, unit: str = "nats", digits: int = 2) -> str:
         """How a compares with b: "higher than the <b>'s by 1.23 ± 0.15 nats", or "within the noise of ..."."""
+        if not np.isfinite(self.standard_error):
+            return (f"{self.difference:+.{digits}f} {unit} from the {self.name_b}'s, which one run each cannot "
+                    "judge (no spread between runs to compare it with)")
         if not self.resolved:
             return (f"within the noise of the {self.name_b}'s "
                     f"(difference {self.difference:+.{digits}f} ± {self.standard_error:.{digits}f} {unit})")
@@ -255,7 +262,26 @@ class PairedDifference:
         return f"{side} than the {self.name_b}'s by {abs(self.difference):.{digits}f} ± {self.standard_error:.{digits}f} {unit}"
 
 
-def paired_difference(a, b, names: tuple[str, str], z: float = 1.96) -> PairedDifference:
+PairedDifference = Difference  # the name under which the per-image comparison was introduced
+
+
+def seed_difference(a, b, names: tuple[str, str], z: float = 1.96) -> Difference:
+    """The difference of the means of two sets of independent runs, with Welch's standard error.
+
+    Args:
+        a, b: one score per run (e.g. the test ELBO of each seed) of the two models; sizes may differ.
+    Returns:
+        a `Difference` with n = the smaller number of runs; its standard error is NaN when either
+        model has a single run.
+    """
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError(f"seed_difference needs at least one run of each model, got {len(a)} and {len(b)}")
+    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))) if min(len(a), len(b)) > 1 else float("nan")
+    return Difference(names[0], names[1], float(a.mean() - b.mean()), se, min(len(a), len(b)), z)
+
+
+def paired_difference(a, b, names: tuple[str, str], z: float = 1.96) -> Difference:
     """The mean of a_n - b_n with the standard error of that mean (ddof=1), for scores of the same N items.
 
     Pairing removes the spread between items that both models share (hard images are hard for
