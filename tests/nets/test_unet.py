@@ -185,6 +185,17 @@ def test_gradients_reach_the_conditioning_parameters_of_the_labels_used(cond_mod
     assert (per_label[~used] == 0).all()
 
 
+def test_label_parameters_count_what_only_the_label_uses():
+    """Counted against the unconditional twin: a conditional U-Net has exactly label_parameters() more."""
+    plain = sum(p.numel() for p in unet().parameters())
+    assert unet().label_parameters() == 0
+    for mode, expected in (("add", 4 * 32), ("cross_attention", None), ("input_channels", 8 * 3 * 9)):
+        net = unet(n_classes=3, cond_mode=mode)
+        assert net.label_parameters() == sum(p.numel() for p in net.parameters()) - plain
+        if expected is not None:  # (k + 1) rows of the 4·8-wide embedding; 8 filters of 3 maps, 3 × 3
+            assert net.label_parameters() == expected
+
+
 def test_summary_names_the_label_maps():
     table = unet_summary(unet(n_classes=3, cond_mode="input_channels", patch_size=2))
     assert "3 one-hot label maps" in table.set_index("stage").loc["stem", "contents"]

@@ -178,8 +178,13 @@ def fid_bootstrap(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray
 
     The standard error is the spread of the FID over `n_boot` resamples (with replacement) of the generated
     features: the sampling noise of the generated set. The reference statistics are held fixed, since every
-    sampler is compared with the same reference images. The value is the FID of all the features (the resampled
-    FIDs are biased upwards by the repeated points, so only their spread is used).
+    sampler is compared with the same reference images. The value is the FID of all the features
+    (`metrics.frechet_distance`); the resampled FIDs are biased upwards by the repeated points, so only their
+    spread is used.
+
+    Each resample's FID is ‖μ_b − μ_r‖² + tr Σ_b + tr Σ_r − 2 tr (Σ_r^½ Σ_b Σ_r^½)^½ with Σ_r^½ computed once, in
+    float64 on one thread: small eigenproblems are far slower with two threads, and much slower again when other
+    processes share the cores.
 
     Args:
         reference: (mu (d,), sigma (d, d)) of the reference set (`metrics.fid_stats`).
@@ -190,15 +195,37 @@ def fid_bootstrap(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray
     from ..metrics import frechet_distance, gaussian_stats
 
     features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] != np.shape(reference[0])[0]:
-        raise ValueError(f"features must be (N ≥ 2, {np.shape(reference[0])[0]}) like the reference, "
-                         f"not {features.shape}")
+    d = np.shape(reference[0])[0]
+    if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] != d:
+        raise ValueError(f"features must be (N ≥ 2, {d}) like the reference, not {features.shape}")
     if n_boot < 2:
         raise ValueError(f"n_boot={n_boot!r} must be at least 2")
-    rng = np.random.default_rng(seed)
-    n = features.shape[0]
-    boots = [frechet_distance(*reference, *gaussian_stats(features[rng.integers(0, n, n)])) for _ in range(n_boot)]
-    return Estimate(frechet_distance(*reference, *gaussian_stats(features)), float(np.std(boots, ddof=1)))
+    value = frechet_distance(*reference, *gaussian_stats(features))
+    index = np.random.default_rng(seed).integers(0, features.shape[0], (n_boot, features.shape[0]))  # (n_boot, N)
+    return Estimate(value, float(resampled_fids(reference, features, index).std()))
+
+
+def resampled_fids(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """The FID of each resample `features[index[b]]` against `reference`: (B,) float64, from index (B, N) rows."""
+    from ..runtime import torch_threads
+
+    n = index.shape[1]
+    with torch_threads(1):
+        f = torch.as_tensor(np.asarray(features, dtype=np.float64))
+        mu_r, sigma_r = (torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in reference)
+        w, v = torch.linalg.eigh((sigma_r + sigma_r.T) / 2)
+        root_r = (v * w.clamp(min=0).sqrt()) @ v.T  # Σ_r^½, (d, d)
+        boots = []
+        for chunk in torch.as_tensor(index).split(25):  # (b, N) at a time: (b, N, d) stays small for N = 10 000
+            fb = f[chunk]  # (b, N, d)
+            mu = fb.mean(1)  # (b, d)
+            centred = fb - mu[:, None]
+            sigma = centred.transpose(1, 2) @ centred / (n - 1)  # (b, d, d)
+            m = root_r @ sigma @ root_r
+            tr_root = torch.linalg.eigvalsh((m + m.transpose(1, 2)) / 2).clamp(min=0).sqrt().sum(1)
+            boots.append((mu - mu_r).pow(2).sum(1) + sigma.diagonal(dim1=1, dim2=2).sum(1) + sigma_r.trace()
+                         - 2 * tr_root)
+    return torch.cat(boots)
 
 
 def guidance_metrics(classifier, intended: torch.Tensor, reference: tuple[np.ndarray, np.ndarray], *,
@@ -285,3 +312,47 @@ def sweep_verdict(a: dict[float, Estimate], b: dict[float, Estimate], *, names: 
                 word = f"within the noise of {names[1]}'s" if s == 0 else f"{word} than {names[1]}'s"
             clauses.append(f"{word} at w = {_join(groups[s])}")
     return f"{names[0]}'s {quantity} is " + "; ".join(clauses)
+
+
+def plot_conditioning_sweep(sweep, *, n: int, names: dict[str, str], floor: float | None = None, z: float = 1.96):
+    """Class accuracy (Wilson bars) and FID (± z bootstrap se) against w, one line per conditioning mechanism.
+
+    Args:
+        sweep: a DataFrame with one row per (mode, w) and columns "mode", "w", "correct" (samples of the
+            requested class), "FID" and "FID se".
+        n: samples per row (the binomial n and the FID's N).
+        names: mode → the name shown in the legend; the lines follow its order.
+        floor: the FID of two real sets of N images, drawn as a dotted line.
+    Returns:
+        the matplotlib figure (two panels side by side).
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plotting import PALETTE
+
+    missing = {"mode", "w", "correct", "FID", "FID se"} - set(sweep.columns)
+    if missing:
+        raise KeyError(f"the sweep table lacks column(s) {sorted(missing)}")
+    fig, (ax_acc, ax_fid) = plt.subplots(1, 2, figsize=(7.2, 3.4), constrained_layout=True)
+    ws = sorted(sweep["w"].unique())
+    dodge = 0.012 * (max(ws) - min(ws) or 1.0)  # side by side, so the bars of one w do not hide each other
+    for k, (mode, label) in enumerate(names.items()):
+        rows = sweep[sweep["mode"] == mode].sort_values("w")
+        if rows.empty:
+            continue
+        x = rows["w"].to_numpy() + (k - (len(names) - 1) / 2) * dodge
+        acc = rows["correct"].to_numpy() / n
+        lo, hi = np.array([wilson_interval(int(c), n, z) for c in rows["correct"]]).T
+        style = dict(color=PALETTE[k], marker="os^D"[k % 4], ms=4, capsize=2.5, lw=1.3, label=label)
+        ax_acc.errorbar(x, acc, yerr=[acc - lo, hi - acc], **style)
+        ax_fid.errorbar(x, rows["FID"], yerr=z * rows["FID se"], **style)
+    ax_acc.axhline(0.1, color="grey", ls="--", lw=1, label="chance")
+    if floor is not None:
+        ax_fid.axhline(floor, color="grey", ls=":", lw=1, label="floor (real vs real)")
+    ax_acc.set(xlabel="guidance scale w", ylabel="class accuracy (FID classifier)", title="requested digit drawn")
+    ax_fid.set(xlabel="guidance scale w", ylabel=f"FID at N = {n}", title="sample quality (lower is better)")
+    ax_acc.legend(fontsize=8, loc="best")
+    ax_fid.legend(fontsize=8, loc="best")
+    for ax in (ax_acc, ax_fid):
+        ax.set_xticks(ws)
+    return fig

@@ -293,6 +293,16 @@ class UNet(nn.Module):
             h = self._run_stage(stage, h, emb)
         return self.out(F.silu(self.out_norm(h)))
 
+    def label_parameters(self) -> int:
+        """How many parameters exist only to take in the label: the class embedding, the cross-attention block,
+        or the stem's filters of the label maps (0 for an unconditional network)."""
+        if self.cfg.n_classes is None:
+            return 0
+        if self.label_channels:
+            return self.stem[1].weight[:, -self.label_channels:].numel()
+        extra = self.mid_cross.parameters() if self.mid_cross is not None else ()
+        return sum(p.numel() for p in (*self.class_emb.parameters(), *extra))
+
     def example_input(self) -> tuple[torch.Tensor, ...]:
         """Inputs of one forward pass, for architecture tables."""
         c = self.cfg
