@@ -38,7 +38,7 @@ class DDPMStudyConfig(ProfileConfig):
         "smoke": dict(n_train=512, T=100, base_channels=16, channel_mults=(1, 2), patch_size=2, batch_size=32,
                       max_steps=16, cond_max_steps=16, clf_max_steps=16, preview_epochs=(1,), n_fid=100,
                       n_fid_ancestral=32, ddim_steps=(10, 20), guidance_scales=(0.0, 3.0), n_per_class=4,
-                      cg_scales=(0.0, 5.0), cg_steps=10, cg_per_class=4, sample_batch=100),
+                      cg_scales=(0.0, 5.0), cg_steps=10, cg_per_class=4, sample_batch=100, fid_bootstrap=20),
         "quick": dict(n_train=None, base_channels=32, channel_mults=(1, 2), patch_size=2, batch_size=64,
                       lr=2e-3, lr_decay=0.9995, warmup_steps=100, ema_decay=0.995, epochs=3, max_steps=2500,
                       cond_max_steps=2000,
@@ -88,6 +88,7 @@ class DDPMStudyConfig(ProfileConfig):
     # evaluation
     n_fid: int = 500  # samples per FID for the DDIM samplers and guidance
     n_fid_ancestral: int = 200  # samples for the 1000-step ancestral sampler
+    fid_bootstrap: int = 200  # resamples behind each FID's standard error (`fid_with_se`)
     ddim_steps: tuple[int, ...] = (10, 20, 50, 100)
     etas: tuple[float, ...] = (0.0, 1.0)
     guidance_steps: int = 50  # DDIM steps for the guidance experiments
@@ -109,7 +110,7 @@ class DDPMStudyConfig(ProfileConfig):
             raise ConfigError(f"dequantize={self.dequantize!r} must be True or False")
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("n_fid", "n_fid_ancestral", "n_per_class", "cg_per_class", "sample_batch", "guidance_steps",
-                     "cg_steps"):
+                     "cg_steps", "fid_bootstrap"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 2")
         if any(s < 1 or s > self.T for s in self.ddim_steps):
@@ -297,7 +298,7 @@ def fid_comparison(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float
 
 def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, device, references: dict,
                      seed: int, labels: Callable[[torch.Tensor], dict] | None = None, keep: int = 100,
-                     log=print) -> dict:
+                     n_boot: int = FID_BOOTSTRAP, log=print) -> dict:
     """Samples, FIDs (with bootstrap standard errors) and samples/s of one sampler, cached under
     (model, sampler, n, seed, batch).
 
@@ -307,6 +308,7 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
         references: {N: (mu, sigma) of the first N test images}; the FID is computed for every
             N ≤ n on the first N samples, so samplers run at different n still share an N.
         labels: optional `labels(samples)` → extra metrics (e.g. class accuracy).
+        n_boot: bootstrap resamples behind each standard error (a config's `fid_bootstrap`).
     Returns:
         {"name", "n", "fid": {N: FID}, "fid_se": {N: its standard error (`fid_with_se`)}, "seconds",
         "samples_per_s", "images": the first `keep` samples (CPU float32), plus what `labels` adds}.
@@ -319,7 +321,8 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
             raise FloatingPointError(f"sampler {name!r} produced NaN or infinite values")
         samples = samples.clamp(-1, 1)
         features = extract_features(load_fid_classifier(device), samples)  # (n, 128)
-        scored = {int(m): fid_with_se(ref, features[:m], seed=seed) for m, ref in references.items() if m <= n}
+        scored = {int(m): fid_with_se(ref, features[:m], n_boot=n_boot, seed=seed)
+                  for m, ref in references.items() if m <= n}
         metrics = {"name": name, "n": n, "fid": {m: f for m, (f, _) in scored.items()},
                    "fid_se": {m: se for m, (_, se) in scored.items()}, "seconds": seconds, "samples_per_s": n / seconds}
         if labels is not None:
@@ -327,7 +330,7 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
         return {"images": samples[:keep].clone()}, n, metrics
 
     key = {"model": model_key, "sampler": name, "n": n, "seed": seed, "batch": batch,
-           "references": sorted(int(m) for m in references), "fid_se": f"bootstrap-{FID_BOOTSTRAP}"}
+           "references": sorted(int(m) for m in references), "fid_se": f"bootstrap-{n_boot}"}
     payload = checkpoints.train_or_load("ddpm-samples", key, compute, log=log)
     return {**payload["metrics"], "images": payload["state"]["images"]}
 
