@@ -8,8 +8,11 @@
 - `losses`: implicit score matching (exact and Hutchinson divergence) and denoising score matching.
 - `training`: `Score2DConfig` and `train_score_model` (train-or-load, resumable).
 - `metrics`: `mean_nll`, `energy_distance`, `mmd_rbf`, `score_error_grid`.
+- `evaluation`: comparisons with their uncertainty (`binomial_se`, `compare_proportions`, `fid_bootstrap`,
+  `compare_fid`), for the latent guidance runs.
 """
 
+from .evaluation import Comparison, binomial_se, compare_fid, compare_proportions, fid_bootstrap
 from .forward import DiffusedMixture, VPSchedule, no_score, per_sample, reverse_sample
 from .losses import (LOSSES, divergence_exact, divergence_hutchinson, dsm_loss, ism_exact_loss, ism_hutchinson_loss,
                      sample_steps)
@@ -19,6 +22,7 @@ from .spiral import SpiralMixture, gaussian_mixture_log_prob, gaussian_mixture_s
 from .training import Score2DConfig, build_score_model, train_score_model
 
 __all__ = [
+    "Comparison", "binomial_se", "compare_fid", "compare_proportions", "fid_bootstrap",
     "ConditionalScoreMLP", "DiffusedMixture", "LOSSES", "Score2DConfig", "ScoreMLP", "ScoreModel", "SpiralMixture",
     "VPSchedule", "build_score_model", "divergence_exact", "divergence_hutchinson", "dsm_loss", "energy_distance",
     "gaussian_mixture_log_prob", "gaussian_mixture_score", "grid_points", "guided_score", "ism_exact_loss",
