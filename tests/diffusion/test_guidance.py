@@ -1,5 +1,5 @@
 """Guidance: the guided prediction for every conditioning mode, label dropout reaching the conditioning parameters,
-and the estimates the chapter compares conditioning mechanisms with (binomial and bootstrap errors, verdicts)."""
+and the estimates the chapter compares conditioning mechanisms with (binomial errors, verdicts, the figure)."""
 
 import math
 
@@ -12,14 +12,10 @@ from probgen.diffusion.guidance import (
     Difference,
     Estimate,
     binomial_estimate,
-    fid_bootstrap,
-    guidance_metrics,
-    resampled_fids,
+    plot_conditioning_sweep,
     sweep_verdict,
     wilson_interval,
 )
-from probgen.metrics import MNISTClassifier, fid_from_stats, fid_stats, frechet_distance, gaussian_stats
-from probgen.metrics import predict_proba
 from probgen.nets import NULL_LABEL, UNet
 from probgen.nets.unet import COND_MODES
 
@@ -109,63 +105,6 @@ def test_difference_test_holds_its_level_and_detects_a_real_gap():
     assert np.mean(np.equal(signs, 1)) > 0.99
 
 
-def test_fid_bootstrap_error_matches_the_spread_over_independent_sets():
-    """On Gaussian features the bootstrap se of one set is the spread of the FID over fresh sets of the same N, up to
-    the Monte Carlo error of both (each known to ≈ 1/√(2·60) ≈ 9%; allow 35%)."""
-    rng = np.random.default_rng(1)
-    d, n = 4, 300
-    a = rng.normal(size=(d, d))
-    cov = a @ a.T / d + 0.5 * np.eye(d)
-    mean = np.full(d, 0.7)
-    reference = (np.zeros(d), np.eye(d))
-    fresh = [frechet_distance(*reference, *gaussian_stats(rng.multivariate_normal(mean, cov, n))) for _ in range(60)]
-    features = rng.multivariate_normal(mean, cov, n)
-    est = fid_bootstrap(reference, features, n_boot=60, seed=0)
-    assert est.value == frechet_distance(*reference, *gaussian_stats(features))
-    assert est.se == pytest.approx(np.std(fresh, ddof=1), rel=0.35)
-    assert fid_bootstrap(reference, features, n_boot=60, seed=0) == est  # the seed fixes the resamples
-    with pytest.raises(ValueError, match="features must be"):
-        fid_bootstrap(reference, features[:, :3])
-    with pytest.raises(ValueError, match="n_boot"):
-        fid_bootstrap(reference, features, n_boot=1)
-
-
-def test_resampled_fids_are_the_fids_of_the_resamples():
-    """The batched one-thread formula (Σ_r^½ once) against metrics.frechet_distance, resample by resample."""
-    rng = np.random.default_rng(2)
-    d, n = 16, 40  # N > d, and N < 2d for a rank-deficient resample covariance too
-    reference = gaussian_stats(rng.normal(size=(100, d)) + 0.2)
-    features = rng.normal(size=(n, d)) * 1.3
-    index = rng.integers(0, n, (30, n))
-    got = resampled_fids(reference, features, index)
-    want = [frechet_distance(*reference, *gaussian_stats(features[i])) for i in index]
-    # two float64 routes through d×d eigenproblems of values of size tr Σ ≈ 30: allow 1e4 roundings of that
-    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=rounding_tol(torch.float64, 30.0, 1e4))
-    assert np.ptp(want) > 1.0  # the resamples differ, so a constant answer would fail
-
-
-def test_guidance_metrics_agree_with_the_classifier_and_the_fid():
-    torch.manual_seed(0)
-    classifier = MNISTClassifier().eval()
-    g = torch.Generator().manual_seed(3)
-    samples = torch.rand(60, 1, 28, 28, generator=g) * 2 - 1
-    reference = fid_stats(torch.rand(80, 1, 28, 28, generator=g) * 2 - 1, classifier=classifier)
-    pred = predict_proba(classifier, samples).argmax(1)
-    intended = torch.where(torch.arange(60) % 2 == 0, pred, (pred + 1) % 10)  # every other sample "wrong"
-    out = guidance_metrics(classifier, intended, reference, n_boot=20)(samples)
-    assert out["correct"] == 30 and out["accuracy"] == 0.5
-    for c in range(10):
-        mask = intended == c
-        if mask.any():
-            assert out["accuracy_per_class"][c] == pytest.approx(float((pred[mask] == c).double().mean()))
-    # the same features in float64 either way; only their covariance sums round differently
-    assert out["fid_value"] == pytest.approx(fid_from_stats(reference, samples, classifier=classifier),
-                                             rel=rounding_tol(torch.float64, 1, 1e4))
-    assert out["fid_se"] > 0 and out["n_boot"] == 20
-    with pytest.raises(ValueError, match="intended"):
-        guidance_metrics(classifier, intended[:10], reference)(samples)
-
-
 def test_estimate_checks_and_interval():
     assert Estimate(2.0, 0.5).interval() == (2.0 - 0.98, 2.0 + 0.98)
     for bad in ((1.0, -0.1), (float("nan"), 0.1), (1.0, float("inf"))):
@@ -185,3 +124,28 @@ def test_sweep_verdict_groups_the_scales_by_the_sign_of_the_difference():
     assert sweep_verdict(b, a, names=("B", "A"), quantity="x").startswith("B's x is higher than A's at w = 1 (by 0.20")
     with pytest.raises(ValueError, match="share no guidance scale"):
         sweep_verdict({0.0: Estimate(1, 0)}, {1.0: Estimate(1, 0)}, names=("A", "B"), quantity="FID")
+
+
+def test_plot_conditioning_sweep_draws_every_mode_with_its_error_bars():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    sweep = pd.DataFrame({"mode": ["a", "a", "b", "b"], "w": [0.0, 3.0, 0.0, 3.0], "correct": [20, 35, 30, 40],
+                          "FID": [50.0, 40.0, 45.0, 60.0], "FID se": [2.0, 1.0, 1.5, 3.0]})
+    fig = plot_conditioning_sweep(sweep, n=40, names={"a": "A", "b": "B"}, floor=5.0)
+    ax_acc, ax_fid = fig.axes
+    labels = [t.get_text() for t in ax_acc.get_legend().get_texts()]
+    assert labels[:2] == ["A", "B"] or set(labels) >= {"A", "B", "chance"}
+    # each FID error bar spans ± 1.96 se around its point
+    bars = [c for c in ax_fid.containers]
+    (line_a, caps_a, (segments_a,)) = bars[0]
+    spans = [seg[1, 1] - seg[0, 1] for seg in segments_a.get_segments()]
+    np.testing.assert_allclose(spans, [2 * 1.96 * 2.0, 2 * 1.96 * 1.0])
+    # accuracy bars are the Wilson intervals of correct/n
+    (_, _, (segments_acc,)) = ax_acc.containers[1]
+    for seg, k in zip(segments_acc.get_segments(), [30, 40]):
+        np.testing.assert_allclose([seg[0, 1], seg[1, 1]], wilson_interval(k, 40))
+    with pytest.raises(KeyError, match="FID se"):
+        plot_conditioning_sweep(sweep.drop(columns=["FID se"]), n=40, names={"a": "A"})

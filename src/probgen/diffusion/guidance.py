@@ -13,18 +13,17 @@ The classifier must be trained on x_t ~ q(x_t | x_0) at every t, which is why it
 FID classifier: that one has only seen clean digits. Classifier-free guidance (`DDPM.eps` with
 `guidance_scale`) needs no such classifier; see the chapter for the comparison.
 
-The second half of the module measures guided samples with their uncertainty, for the chapter's
+The second half of the module compares guided samplers with their uncertainty, for the chapter's
 comparison of conditioning mechanisms (`UNetConfig.cond_mode`): class accuracy with a binomial
-standard error, FID with a bootstrap standard error (`guidance_metrics`, a hook for
-`study.evaluate_sampler`), and computed sentences that compare two methods over the guidance
-scales (`sweep_verdict`).
+standard error and Wilson bars, FID with the bootstrap standard error of `study.evaluate_sampler`,
+computed sentences that compare two methods over the guidance scales (`sweep_verdict`), and the
+figure of both against w.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -133,7 +132,7 @@ def classifier_guided_eps(ddpm, classifier: NoisyClassifier, scale: float):
     return eps_fn
 
 
-# ----- comparing conditioning mechanisms: estimates with their standard errors -------------------------------------
+# ----- comparing conditioning mechanisms: estimates with their standard errors ------------------------------------
 
 @dataclass(frozen=True)
 class Estimate:
@@ -170,93 +169,6 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def fid_bootstrap(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, *, n_boot: int = 200,
-                  seed: int = 0) -> Estimate:
-    """FID of generated features against fixed reference statistics, with a bootstrap standard error.
-
-    The standard error is the spread of the FID over `n_boot` resamples (with replacement) of the generated
-    features: the sampling noise of the generated set. The reference statistics are held fixed, since every
-    sampler is compared with the same reference images. The value is the FID of all the features
-    (`metrics.frechet_distance`); the resampled FIDs are biased upwards by the repeated points, so only their
-    spread is used.
-
-    Each resample's FID is ‖μ_b − μ_r‖² + tr Σ_b + tr Σ_r − 2 tr (Σ_r^½ Σ_b Σ_r^½)^½ with Σ_r^½ computed once, in
-    float64 on one thread: small eigenproblems are far slower with two threads, and much slower again when other
-    processes share the cores.
-
-    Args:
-        reference: (mu (d,), sigma (d, d)) of the reference set (`metrics.fid_stats`).
-        features: (N, d) features of the generated images (`metrics.extract_features`), N ≥ 2.
-        n_boot: number of resamples (≥ 2); the se is known to about 1/√(2·n_boot) of itself.
-        seed: the resampling seed.
-    """
-    from ..metrics import frechet_distance, gaussian_stats
-
-    features = np.asarray(features, dtype=np.float64)
-    d = np.shape(reference[0])[0]
-    if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] != d:
-        raise ValueError(f"features must be (N ≥ 2, {d}) like the reference, not {features.shape}")
-    if n_boot < 2:
-        raise ValueError(f"n_boot={n_boot!r} must be at least 2")
-    value = frechet_distance(*reference, *gaussian_stats(features))
-    index = np.random.default_rng(seed).integers(0, features.shape[0], (n_boot, features.shape[0]))  # (n_boot, N)
-    return Estimate(value, float(resampled_fids(reference, features, index).std()))
-
-
-def resampled_fids(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    """The FID of each resample `features[index[b]]` against `reference`: (B,) float64, from index (B, N) rows."""
-    from ..runtime import torch_threads
-
-    n = index.shape[1]
-    with torch_threads(1):
-        f = torch.as_tensor(np.asarray(features, dtype=np.float64))
-        mu_r, sigma_r = (torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in reference)
-        w, v = torch.linalg.eigh((sigma_r + sigma_r.T) / 2)
-        root_r = (v * w.clamp(min=0).sqrt()) @ v.T  # Σ_r^½, (d, d)
-        boots = []
-        for chunk in torch.as_tensor(index).split(25):  # (b, N) at a time: (b, N, d) stays small for N = 10 000
-            fb = f[chunk]  # (b, N, d)
-            mu = fb.mean(1)  # (b, d)
-            centred = fb - mu[:, None]
-            sigma = centred.transpose(1, 2) @ centred / (n - 1)  # (b, d, d)
-            m = root_r @ sigma @ root_r
-            tr_root = torch.linalg.eigvalsh((m + m.transpose(1, 2)) / 2).clamp(min=0).sqrt().sum(1)
-            boots.append((mu - mu_r).pow(2).sum(1) + sigma.diagonal(dim1=1, dim2=2).sum(1) + sigma_r.trace()
-                         - 2 * tr_root)
-    return torch.cat(boots)
-
-
-def guidance_metrics(classifier, intended: torch.Tensor, reference: tuple[np.ndarray, np.ndarray], *,
-                     n_boot: int = 200, seed: int = 0) -> Callable[[torch.Tensor], dict]:
-    """A `labels` hook for `study.evaluate_sampler`: class accuracy with its count, per-class accuracy, and the
-    bootstrap standard error of the FID against `reference`, all from one pass of the FID classifier.
-
-    Args:
-        classifier: the FID classifier (`metrics.load_fid_classifier`); its head on the features gives the class.
-        intended: (N,) the class each sample was asked for, in sampling order.
-        reference: FID statistics of the reference images for N = len(samples).
-    Returns:
-        hook(samples (N, 1, 28, 28)) → {"accuracy", "correct", "accuracy_per_class", "fid_value", "fid_se",
-        "n_boot"}.
-    """
-    from ..metrics import extract_features
-
-    def score(samples: torch.Tensor) -> dict:
-        if len(samples) != len(intended):
-            raise ValueError(f"{len(samples)} samples but {len(intended)} intended labels")
-        features = extract_features(classifier, samples)  # (N, 128) float64
-        head = classifier.fc2  # eval mode: no dropout between the features and the head
-        logits = features @ head.weight.detach().double().cpu().numpy().T + head.bias.detach().double().cpu().numpy()
-        pred = torch.as_tensor(logits.argmax(1))
-        hit = pred == intended.cpu()
-        fid = fid_bootstrap(reference, features, n_boot=n_boot, seed=seed)
-        return {"accuracy": float(hit.double().mean()), "correct": int(hit.sum()),
-                "accuracy_per_class": [float(hit[intended.cpu() == c].double().mean()) for c in range(10)],
-                "fid_value": fid.value, "fid_se": fid.se, "n_boot": n_boot}
-
-    return score
 
 
 def _join(items: list[str]) -> str:
