@@ -102,3 +102,10 @@ def test_compare_fid_decides_only_when_the_difference_interval_excludes_zero():
     assert not tie.decided and "cannot be told apart" in tie.sentence
     with pytest.raises(ValueError, match="replicates"):
         evaluation.compare_fid(a, {"fid": 1.0, "replicates": np.ones(5)}, names=("A", "D"))
+
+
+def test_fid_bootstrap_restores_the_thread_count():
+    before = torch.get_num_threads()
+    evaluation.fid_bootstrap(np.random.default_rng(0).standard_normal((20, 3)), (np.zeros(3), np.eye(3)), n_boot=3,
+                             generator=np.random.default_rng(0))
+    assert torch.get_num_threads() == before

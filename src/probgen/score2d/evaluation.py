@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..runtime import torch_threads
+
 Z_95 = 1.959963984540054  # the 97.5% quantile of N(0, 1)
 
 
@@ -117,9 +119,7 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
         raise ValueError(f"reference must be (mu (d,), sigma (d, d)) with d = {d}, the features' dimension; "
                          f"got shapes {tuple(mu_ref.shape)} and {tuple(sigma_ref.shape)}")
     x = torch.as_tensor(features)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         w_ref, v_ref = torch.linalg.eigh((sigma_ref + sigma_ref.T) / 2)
         root_ref = (v_ref * w_ref.clamp_min(0).sqrt()) @ v_ref.T  # Σ_r^½
         trace_ref = float(torch.trace(sigma_ref))
@@ -135,8 +135,6 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
 
         replicates = np.array([fid_of(x[torch.as_tensor(generator.integers(0, n, n))]) for _ in range(n_boot)])
         fid = fid_of(x)
-    finally:
-        torch.set_num_threads(threads)
     tail = (1 - level) / 2
     low, high = np.quantile(replicates, [tail, 1 - tail])
     return {"fid": fid, "low": float(low), "high": float(high), "replicates": replicates}
