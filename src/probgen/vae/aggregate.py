@@ -196,7 +196,11 @@ def plot_prior_vs_aggregate(ax, prior_samples_2d, posterior_2d, labels, *, bins:
             limits = ((xc[0] - hx / 2, xc[-1] + hx / 2), (yc[0] - hy / 2, yc[-1] + hy / 2))
         levels = highest_density_levels(density, (xc[1] - xc[0]) * (yc[1] - yc[0]), masses)
         levels = np.append(np.unique(levels), density.max() * (1 + 1e-9))
-    contours = ax.contourf(xc, yc, density.T, levels=levels, cmap="Greys", alpha=0.8, extend="neither")
+    if density_grid is None:
+        contours = ax.contourf(xc, yc, density.T, levels=levels, cmap="Greys", alpha=0.8, extend="neither")
+    else:  # one visible grey per region, lightest for the largest; the lines go on top of the points below
+        greys = matplotlib.colormaps["Greys"](np.linspace(0.15, 0.7, len(levels) - 1))
+        contours = ax.contourf(xc, yc, density.T, levels=levels, colors=greys, alpha=0.8, extend="neither")
     if len(post) > max_points:
         keep = np.random.default_rng(seed).choice(len(post), max_points, replace=False)
         post, labels = post[keep], labels[keep]
@@ -205,6 +209,8 @@ def plot_prior_vs_aggregate(ax, prior_samples_2d, posterior_2d, labels, *, bins:
         sel = labels == digit
         ax.scatter(post[sel, 0], post[sel, 1], s=3, alpha=0.6, color=cmap(int(digit) % 10), label=str(digit),
                    linewidths=0, rasterized=True)
+    if density_grid is not None:  # region boundaries stay visible where the points cover the fill
+        ax.contour(xc, yc, density.T, levels=levels[:-1], colors="black", linewidths=0.6, zorder=3)
     ax.set_xlim(*limits[0])
     ax.set_ylim(*limits[1])
     ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
