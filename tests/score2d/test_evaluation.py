@@ -57,6 +57,12 @@ def test_fid_bootstrap_of_a_shifted_copy_is_the_squared_shift():
     # same covariance, means apart by `shift`: FID = |shift|² (eigh square roots of a 3×3 matrix: a few hundred roundings)
     assert out["fid"] == pytest.approx(float(shift @ shift), abs=rounding_tol(torch.float64, float(np.trace(sigma)), ops=1e3))
     assert out["replicates"].shape == (50,) and out["low"] <= out["high"]
+    # the interval is the replicates' spread centred on the estimate: its mid-range is the estimate shifted by the
+    # replicates' (skewness-sized) asymmetry, and its width that of the replicates' central 95%
+    reps = out["replicates"]
+    width = np.subtract(*np.quantile(reps, [0.975, 0.025]))
+    assert out["high"] - out["low"] == pytest.approx(width, rel=1e-12)
+    assert out["low"] == pytest.approx(out["fid"] + np.quantile(reps, 0.025) - reps.mean(), rel=1e-12)
     again = evaluation.fid_bootstrap(real + shift, (mu, sigma), n_boot=50, generator=np.random.default_rng(2))
     np.testing.assert_array_equal(out["replicates"], again["replicates"])  # the generator alone decides the resamples
     one = real[np.random.default_rng(2).integers(0, 500, 500)] + shift  # the first resample, drawn by hand

@@ -84,10 +84,12 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
                   generator: np.random.Generator, level: float = 0.95) -> dict:
     """FID of generated features against fixed reference statistics, with a bootstrap interval.
 
-    The generated samples are resampled with replacement `n_boot` times and the FID recomputed;
-    the interval is the central `level` range of those replicates (percentile bootstrap). It
-    measures how much the FID of this many samples moves from one draw of samples to the next,
-    not the bias of the FID at finite N (compare only FIDs at the same N).
+    The generated samples are resampled with replacement `n_boot` times and the FID recomputed.
+    A resample repeats samples, which shrinks its covariance, so the replicates sit above the
+    estimate: the interval is the central `level` range of the replicates shifted by their mean
+    onto the FID of all samples (their spread, not their level). It measures how much the FID of
+    this many samples moves from one draw of samples to the next, not the bias of the FID at
+    finite N (compare only FIDs at the same N).
 
     The distance is that of `metrics.frechet_distance` (its "eigh" method) with the reference's
     square root R = Σ_r^½ computed once: Tr((Σ_r Σ)^½) = Tr((R Σ R)^½), one symmetric eigenvalue
@@ -136,7 +138,7 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
         replicates = np.array([fid_of(x[torch.as_tensor(generator.integers(0, n, n))]) for _ in range(n_boot)])
         fid = fid_of(x)
     tail = (1 - level) / 2
-    low, high = np.quantile(replicates, [tail, 1 - tail])
+    low, high = fid + np.quantile(replicates - replicates.mean(), [tail, 1 - tail])
     return {"fid": fid, "low": float(low), "high": float(high), "replicates": replicates}
 
 
@@ -144,14 +146,15 @@ def compare_fid(a: dict, b: dict, *, names: tuple[str, str], level: float = 0.95
     """Rank two `fid_bootstrap` results by the bootstrap distribution of FID_a − FID_b (lower is better).
 
     The replicates of a and b come from independent resamples, so their pairwise differences
-    are draws of the difference's bootstrap distribution; its central `level` range decides.
+    are draws of the difference's bootstrap distribution; its central `level` range, shifted by
+    its mean onto FID_a − FID_b as in `fid_bootstrap`, decides.
     """
     ra, rb = np.asarray(a["replicates"]), np.asarray(b["replicates"])
     if ra.shape != rb.shape:
         raise ValueError(f"both results need the same number of bootstrap replicates, not {ra.shape} and {rb.shape}")
     tail = (1 - level) / 2
-    low, high = (float(v) for v in np.quantile(ra - rb, [tail, 1 - tail]))
     diff = a["fid"] - b["fid"]
+    low, high = (float(v) for v in diff + np.quantile((ra - rb) - (ra - rb).mean(), [tail, 1 - tail]))
     if low > 0 or high < 0:
         better, worse = names if high < 0 else names[::-1]
         sentence = (f"{better} reach a lower FID than {worse}, by {abs(diff):.1f} "
