@@ -266,5 +266,5 @@ def plot_conditioning_sweep(sweep, *, n: int, names: dict[str, str], floor: floa
     ax_acc.legend(fontsize=8, loc="best")
     ax_fid.legend(fontsize=8, loc="best")
     for ax in (ax_acc, ax_fid):
-        ax.set_xticks(ws)
+        ax.set_xticks(ws, [f"{w:g}" for w in ws])
     return fig
