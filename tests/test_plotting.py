@@ -55,3 +55,37 @@ def test_processes_saving_the_same_figure_at_once():
     jobs = [(_save_figures, (50, 3)), (_save_figures, (5000, 3)), (_read_figures, (str(folder), 0.3))]
     assert race(jobs, rounds=4) == []
     assert [p.name for p in folder.iterdir()] == ["race.png"]
+
+
+def test_plain_log_ticks_label_log_axes_with_plain_numbers():
+    import matplotlib.pyplot as plt
+
+    from probgen.plotting import plain_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.plot([18, 400], [19, 45])
+    ax.set(xscale="log", yscale="log")
+    plain_log_ticks(ax)
+    fig.canvas.draw()
+    xs = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    ys = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert {"20", "50", "100", "200"} <= set(xs)
+    assert all("×" not in t and "^" not in t and "$" not in t for t in xs + ys)
+    assert [t.get_text() for t in ax.xaxis.get_minorticklabels() if t.get_text()] == []
+    plt.close(fig)
+
+
+def test_plain_log_ticks_leaves_linear_axes_and_refuses_a_bad_axis():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from probgen.plotting import plain_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    before = ax.yaxis.get_major_formatter()
+    plain_log_ticks(ax)
+    assert ax.yaxis.get_major_formatter() is before
+    with pytest.raises(ValueError, match="axis"):
+        plain_log_ticks(ax, axis="z")
+    plt.close(fig)

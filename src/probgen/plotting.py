@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 from . import paths
 from .atomic import atomic_path
@@ -41,6 +42,23 @@ def use_style() -> None:
     """Apply the house style to matplotlib's global settings."""
     plt.rcParams.update(HOUSE_STYLE)
     plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=PALETTE)
+
+
+def plain_log_ticks(ax, axis: str = "both") -> None:
+    """Label a log axis with plain numbers at 1, 2 and 5 times each power of ten (10, 20, 50, 100...).
+
+    Matplotlib's default writes 2×10¹ and labels minor ticks that then collide on a short axis.
+    Args: ax: the Axes; axis: "x", "y" or "both" (only those on a log scale are changed).
+    """
+    if axis not in ("x", "y", "both"):
+        raise ValueError(f"axis={axis!r}; choose 'x', 'y' or 'both'")
+    for name in ("x", "y") if axis == "both" else (axis,):
+        target = ax.xaxis if name == "x" else ax.yaxis
+        if target.get_scale() != "log":
+            continue
+        target.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        target.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        target.set_minor_formatter(ticker.NullFormatter())
 
 
 def savefig(fig, name: str, *, chapter: str | None = None) -> Path:
