@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from ..nets.unet import ResBlock, sinusoidal_embedding
 from ..runtime import ConfigError, FromDict
+from ..stats import wilson_interval
 from .schedules import NoiseSchedule, gather
 
 
@@ -160,15 +161,6 @@ def binomial_estimate(correct: int, n: int) -> Estimate:
         raise ValueError(f"need integers 0 ≤ correct ≤ n, n ≥ 1; got correct={correct!r}, n={n!r}")
     p_adj = (correct + 1) / (n + 2)
     return Estimate(correct / n, math.sqrt(p_adj * (1 - p_adj) / (n + 2)))
-
-
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (inside [0, 1], never of zero width): the error bars."""
-    binomial_estimate(correct, n)  # checks the arguments
-    p = correct / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _join(items: list[str]) -> str:

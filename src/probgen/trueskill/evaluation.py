@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..stats import wilson_interval
+
 PREDICTION_COLUMNS = ("outcome", "p_win1", "p_draw", "p_win2")
 
 
@@ -171,16 +173,6 @@ def calibration_table(p, y, n_bins: int = 10, *, level: float = 0.95) -> pd.Data
         rows.append({"lower": edges[k], "upper": edges[k + 1], "n": n, "events": events, "frequency": events / n,
                      "mean_p": mean_p, "freq_lo": lo, "freq_hi": hi, "contains_mean_p": lo <= mean_p <= hi})
     return pd.DataFrame(rows)
-
-
-def wilson_interval(events: int, n: int, z: float) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (well defined at 0 and n events, unlike p ± z se)."""
-    if n < 1 or not 0 <= events <= n:
-        raise ValueError(f"need 0 <= events <= n and n >= 1, got events={events}, n={n}")
-    f = events / n
-    centre = (f + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z / (1 + z**2 / n) * math.sqrt(f * (1 - f) / n + z**2 / (4 * n**2))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def calibration_sentence(table: pd.DataFrame, level: float = 0.95) -> str:
