@@ -21,7 +21,7 @@ import torch
 from .. import checkpoints
 from ..data import load_mnist
 from ..nets.unet import UNet, UNetConfig
-from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device, torch_threads
+from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
 from .ddpm import DDPM
 from .guidance import NoisyClassifier, NoisyClassifierConfig, NoisyClassifierObjective, classifier_guided_eps
 from .schedules import NoiseSchedule, ScheduleConfig
@@ -242,7 +242,7 @@ def fid_with_se(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, 
     Returns:
         (FID, standard error), both ≥ 0.
     """
-    from ..metrics import frechet_distance, gaussian_stats
+    from ..metrics import bootstrap_fids, frechet_distance, gaussian_stats
 
     f = np.asarray(features, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
@@ -251,30 +251,9 @@ def fid_with_se(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, 
         raise ValueError(f"n_boot={n_boot!r} must be at least 2 to estimate a spread")
     mu_r, sigma_r = (np.asarray(a, dtype=np.float64) for a in reference)
     fid = frechet_distance(mu_r, sigma_r, *gaussian_stats(f))
-    # Tr((S_r S_g)^{1/2}) = Tr((R S_g R)^{1/2}) with R = S_r^{1/2}, computed once for all resamples. The loop runs
-    # in torch on one thread, in chunks of resamples: 128×128 eigenproblems are far slower with several BLAS
-    # threads on a shared machine (tens of times, measured on 2 busy cores).
     rng = np.random.default_rng(seed)
     n = f.shape[0]
-    index = torch.from_numpy(rng.integers(0, n, (n_boot, n)))  # (B, N) resampled rows, with replacement
-    chunk = max(1, min(n_boot, 2**24 // (n * f.shape[1])))  # at most ~128 MB of resampled features at once
-    boot = []
-    with torch_threads(1):
-        sigma_ref = torch.from_numpy((sigma_r + sigma_r.T) / 2)
-        w, v = torch.linalg.eigh(sigma_ref)
-        root = (v * w.clamp(min=0).sqrt()) @ v.T
-        mu_ref, trace_ref = torch.from_numpy(mu_r), float(sigma_ref.diagonal().sum())
-        feats = torch.from_numpy(f)
-        for start in range(0, n_boot, chunk):
-            g = feats[index[start:start + chunk]]  # (b, N, d)
-            mu_g = g.mean(1)  # (b, d)
-            centred = g - mu_g[:, None]
-            sigma_g = centred.transpose(1, 2) @ centred / (n - 1)  # (b, d, d)
-            m = root @ sigma_g @ root
-            tr_root = torch.linalg.eigvalsh((m + m.transpose(1, 2)) / 2).clamp(min=0).sqrt().sum(1)
-            diff = mu_ref - mu_g
-            boot.append((diff * diff).sum(1) + trace_ref + sigma_g.diagonal(dim1=1, dim2=2).sum(1) - 2 * tr_root)
-    boot = torch.cat(boot).numpy()
+    boot = bootstrap_fids((mu_r, sigma_r), f, rng.integers(0, n, (n_boot, n)))  # (B, N) rows, with replacement
     return fid, float(boot.std(ddof=1))
 
 

@@ -16,6 +16,7 @@ from .classifier import (
     train_classifier,
 )
 from .fid import (
+    bootstrap_fids,
     extract_features,
     feature_fid,
     fid,
@@ -30,6 +31,6 @@ __all__ = [
     "FEATURE_DIM", "FID_CLASSIFIER_SHA256", "FID_CONFIG", "ClassifierConfig", "FIDWeightsError", "MNISTClassifier",
     "accuracy", "build_classifier", "check_images", "load_fid_classifier", "load_or_train_classifier",
     "predict_proba", "train_classifier",
-    "extract_features", "feature_fid", "fid", "fid_from_stats", "fid_reference", "fid_stats", "frechet_distance",
+    "bootstrap_fids", "extract_features", "feature_fid", "fid", "fid_from_stats", "fid_reference", "fid_stats", "frechet_distance",
     "gaussian_stats",
 ]

@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..runtime import torch_threads
+from ..metrics import bootstrap_fids
 
 Z_95 = 1.959963984540054  # the 97.5% quantile of N(0, 1)
 
@@ -91,11 +90,8 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
     this many samples moves from one draw of samples to the next, not the bias of the FID at
     finite N (compare only FIDs at the same N).
 
-    The distance is that of `metrics.frechet_distance` (its "eigh" method) with the reference's
-    square root R = Σ_r^½ computed once: Tr((Σ_r Σ)^½) = Tr((R Σ R)^½), one symmetric eigenvalue
-    problem per replicate. The replicates run on one thread: for 128 × 128 matrices threads only
-    add overhead, which on a busy machine multiplies the run time (measured: 80 ms against 2 ms
-    per replicate with 2 threads on a loaded 2-core machine).
+    The distances are those of `metrics.bootstrap_fids` (the "eigh" method of `metrics.frechet_distance`
+    with the reference's square root computed once, on one thread), clamped at 0.
 
     Args:
         features: (N, d) features of the generated images (`metrics.extract_features`).
@@ -115,28 +111,11 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
         raise ValueError(f"n_boot={n_boot!r} must be an integer ≥ 2")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must be in (0, 1)")
-    mu_ref, sigma_ref = (torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in reference)
-    n, d = features.shape
-    if mu_ref.shape != (d,) or sigma_ref.shape != (d, d):
-        raise ValueError(f"reference must be (mu (d,), sigma (d, d)) with d = {d}, the features' dimension; "
-                         f"got shapes {tuple(mu_ref.shape)} and {tuple(sigma_ref.shape)}")
-    x = torch.as_tensor(features)
-    with torch_threads(1):
-        w_ref, v_ref = torch.linalg.eigh((sigma_ref + sigma_ref.T) / 2)
-        root_ref = (v_ref * w_ref.clamp_min(0).sqrt()) @ v_ref.T  # Σ_r^½
-        trace_ref = float(torch.trace(sigma_ref))
-
-        def fid_of(f: torch.Tensor) -> float:
-            mu = f.mean(0)
-            centred = f - mu  # (N, d)
-            sigma = centred.T @ centred / (f.shape[0] - 1)  # (d, d), unbiased as in `metrics.gaussian_stats`
-            m = root_ref @ sigma @ root_ref
-            tr_root = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
-            diff = mu - mu_ref
-            return max(float(diff @ diff + trace_ref + torch.trace(sigma) - 2.0 * tr_root), 0.0)
-
-        replicates = np.array([fid_of(x[torch.as_tensor(generator.integers(0, n, n))]) for _ in range(n_boot)])
-        fid = fid_of(x)
+    n = features.shape[0]
+    # one resample after another from `generator`; row 0 is the full set, so one call scores everything
+    index = np.stack([np.arange(n)] + [generator.integers(0, n, n) for _ in range(n_boot)])  # (1 + B, N)
+    fids = np.maximum(bootstrap_fids(reference, features, index), 0.0)
+    fid, replicates = float(fids[0]), fids[1:]
     tail = (1 - level) / 2
     low, high = fid + np.quantile(replicates - replicates.mean(), [tail, 1 - tail])
     return {"fid": fid, "low": float(low), "high": float(high), "replicates": replicates}
