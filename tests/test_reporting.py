@@ -16,7 +16,14 @@ def test_results_file_has_values_and_manifest():
     path = res.save()
     payload = json.loads(path.read_text())
     assert payload["results"] == {"accuracy": 0.6543, "table": [{"a": 1}], "acc": 0.5}
-    assert payload["headlines"]["acc"] == {"label": "accuracy (N=10)", "value": 0.5, "text": "0.50"}
+    assert payload["headlines"]["acc"] == {"label": "accuracy (N=10)", "value": 0.5, "text": "0.50", "se": None,
+                                           "interval": None, "better": None, "compare": True}
+    res.headline("fid", 20.0, label="FID", fmt="{:.1f}", se=1.0, better="lower")
+    assert res.headlines["fid"]["interval"] == "2.0" and res.headlines["fid"]["better"] == "lower"
+    with pytest.raises(ValueError, match="se="):
+        res.headline("bad", 1.0, label="x", se=float("nan"))
+    with pytest.raises(ValueError, match="better="):
+        res.headline("bad", 1.0, label="x", better="more")
     table = reporting.headline_table([{"chapter": "00_test", "profile": "smoke", "payload": payload}])
     assert table.loc[0, "quantity"] == "accuracy (N=10)" and table.loc[0, "value"] == "0.50"
     assert payload["manifest"]["profile"] == "smoke" and payload["manifest"]["seeds"] == [1, 2]

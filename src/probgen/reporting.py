@@ -9,12 +9,15 @@ device, versions, seeds, wall time).
 from __future__ import annotations
 
 import json
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import paths, runtime
 from .atomic import atomic_write_text
+from .stats import Estimate
 
 
 class _Text(str):
@@ -52,10 +55,30 @@ class Results:
         self.headlines: dict[str, dict] = {}
         self._start = time.perf_counter()
 
-    def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}") -> None:
-        """A number for the "results at a glance" page (also glued for the prose)."""
+    def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}", se: float | None = None,
+                 better: str | None = None, compare: bool = True) -> None:
+        """A number for the "results at a glance" page (also glued for the prose).
+
+        Args:
+            se: its standard error (a bootstrap over generated samples, a binomial error, the standard error of
+                a test-set mean, or the spread over seeds / √seeds); None for an exact number. The results page
+                shows value ± 1.96·se, and `probgen.reference compare` flags a rerun whose value differs from
+                the reference by more than 1.96·√(se² + se_ref²).
+            better: "higher" or "lower" when the number has a direction (for the verdict against a published
+                reference).
+            compare: False for numbers that depend on the machine (wall times): the reference comparison
+                skips them.
+        """
         value = _plain(value)
-        self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value)}
+        if se is not None:
+            se = float(_plain(se))
+            if not (math.isfinite(se) and se >= 0):
+                raise ValueError(f"headline {name!r}: se={se!r} must be a finite number ≥ 0 (or None if exact)")
+        if better not in (None, "higher", "lower"):
+            raise ValueError(f"headline {name!r}: better={better!r} must be 'higher', 'lower' or None")
+        self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value), "se": se,
+                                "interval": None if se is None else fmt.format(1.96 * se),
+                                "better": better, "compare": bool(compare)}
         self.glue(name, value)
 
     def add(self, name: str, value: Any) -> None:
@@ -187,6 +210,176 @@ def load_results(profile: str, chapter: str | None = None) -> dict[str, dict]:
         with open(f) as fh:
             out[f.stem] = json.load(fh)
     return out
+
+
+# ----- verdicts: sentences that compare results, worded from the numbers and their uncertainty ---------------
+#
+# A sentence of the book that compares, ranks or judges results comes from these helpers, so it reads correctly
+# at every profile: the same notebook says "A is better than B by 3.1 ± 1.2" in one run and "A and B cannot be
+# told apart at this N" in another. Two values count as different when their difference exceeds z standard
+# errors of it (z = 1.96: a two-sided 5 % test of each comparison, not corrected for the several a page makes).
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of comparing A with B: +1 if A is better beyond the noise, −1 if B is, 0 if they cannot be
+    told apart; the difference A − B with its standard error, and the sentence (no final full stop)."""
+
+    sign: int
+    difference: Estimate
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+    @property
+    def word(self) -> str:
+        """"better", "equal" (cannot be told apart) or "worse": A's standing against B."""
+        return {1: "better", 0: "equal", -1: "worse"}[self.sign]
+
+
+def _better_sign(difference: float, se: float, better: str, z: float) -> int:
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better={better!r} must be 'higher' or 'lower'")
+    if abs(difference) <= z * se:
+        return 0
+    return (1 if difference > 0 else -1) * (1 if better == "higher" else -1)
+
+
+def _as_estimate(x) -> Estimate:
+    return x if isinstance(x, Estimate) else Estimate(float(x), 0.0)
+
+
+def join_words(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    if not items:
+        raise ValueError("nothing to join")
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def compare(a, b, *, names: tuple[str, str], quantity: str, better: str = "higher", unit: str = "",
+            fmt: str = "{:.2f}", z: float = 1.96, difference: Estimate | None = None,
+            tie: str = "at this N") -> Verdict:
+    """Compare one quantity of A and B (each an `Estimate`, or a number for an exact value).
+
+    Args:
+        names: how the sentence names A and B.
+        quantity: what is compared ("FID", "test ELBO"); `better` says whether "higher" or "lower" is better.
+        difference: the estimate of A − B when A and B are not independent (a paired difference over the same
+            test items); by default the two are independent and se = √(se_A² + se_B²).
+        tie: how the sentence qualifies a tie ("at this N", "over these seeds").
+    Returns:
+        a `Verdict` whose sentence reads "A is better than B in FID by 3.10 ± 1.20 (12.40 ± 0.80 against
+        15.50 ± 0.90)" or "A and B cannot be told apart in FID at this N (…; difference −0.40 ± 1.20)"; every
+        ± is z standard errors.
+    """
+    a, b = _as_estimate(a), _as_estimate(b)
+    d = difference if difference is not None else Estimate(a.value - b.value, math.hypot(a.se, b.se))
+    sign = _better_sign(d.value, d.se, better, z)
+    u = f" {unit}" if unit else ""
+
+    def show(e: Estimate) -> str:
+        return fmt.format(e.value) + (f" ± {fmt.format(z * e.se)}" if e.se > 0 else "")
+
+    values = f"{show(a)} against {show(b)}{u}"
+    if sign == 0:
+        shown_d = ("−" + fmt.format(-d.value)) if d.value < 0 else "+" + fmt.format(d.value)
+        return Verdict(0, d, f"{names[0]} and {names[1]} cannot be told apart in {quantity} {tie} "
+                             f"({values}; difference {shown_d} ± {fmt.format(z * d.se)}{u})")
+    first, second = names if sign > 0 else names[::-1]
+    return Verdict(sign, d, f"{first} is better than {second} in {quantity} by {fmt.format(abs(d.value))} "
+                            f"± {fmt.format(z * d.se)}{u} ({values})")
+
+
+def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, label: str, better: str = "higher",
+                   key_fmt: str = "{:g}", fmt: str = "{:.2f}", z: float = 1.96) -> tuple[str, dict]:
+    """Compare A with B at every setting they share (step counts, guidance scales, data families).
+
+    Args:
+        a, b: setting → `Estimate` (or exact number).
+        label: the name of one setting in the sentence ("step count", "guidance scale w", "family").
+    Returns:
+        (sentence, {setting: Verdict}). The sentence takes the most common outcome as its rule and names the
+        exceptions: "A is better than B in FID at every step count", "A is better than B in FID at every step
+        count except 50 and 100, where they cannot be told apart", "A and B cannot be told apart in FID at any
+        step count at this N", or for a mixed picture "A is better than B in FID at step counts 10 and 20; B is
+        better at 100; they cannot be told apart at 50".
+    """
+    keys = [k for k in a if k in b]
+    if not keys:
+        raise ValueError(f"{names[0]} and {names[1]} share no {label} to compare at")
+    verdicts = {k: compare(a[k], b[k], names=names, quantity=quantity, better=better, fmt=fmt, z=z) for k in keys}
+    groups = {s: [key_fmt.format(k) for k in keys if verdicts[k].sign == s] for s in (1, -1, 0)}
+    a_name, b_name = names
+    rule = max((1, -1, 0), key=lambda s: (len(groups[s]), s == 0))
+    plural = label if label.endswith("s") else label + "s"
+    if len(groups[rule]) == len(keys):
+        if rule == 0:
+            return f"{a_name} and {b_name} cannot be told apart in {quantity} at any {label} at this N", verdicts
+        first, second = names if rule > 0 else names[::-1]
+        return f"{first} is better than {second} in {quantity} at every {label}", verdicts
+    exceptions = {1: f"{a_name} is better", -1: f"{b_name} is better", 0: "they cannot be told apart"}
+    others = [f"{join_words(groups[s])}, where {exceptions[s]}" for s in (1, -1, 0) if s != rule and groups[s]]
+    if len(groups[rule]) > len(keys) / 2 and rule != 0:
+        first, second = names if rule > 0 else names[::-1]
+        return (f"{first} is better than {second} in {quantity} at every {label} except "
+                + "; and except ".join(others)), verdicts
+    parts = []
+    for s in (1, -1, 0):
+        if groups[s]:
+            if s == 0:
+                parts.append(f"they cannot be told apart at {join_words(groups[s])}")
+            else:
+                winner, loser = names if s > 0 else names[::-1]
+                where = f"{plural if len(groups[s]) > 1 else label} {join_words(groups[s])}"
+                parts.append(f"{winner} is better than {loser} in {quantity} at {where}"
+                             if not parts else f"{winner} is better at {join_words(groups[s])}")
+    if parts[0].startswith("they"):  # only ties and one winner: lead with the winner
+        parts = parts[1:] + parts[:1]
+    return "; ".join(parts), verdicts
+
+
+def rank(estimates: dict, *, quantity: str, better: str = "higher", unit: str = "", fmt: str = "{:.2f}",
+         z: float = 1.96) -> tuple[str, str]:
+    """Which of several independent estimates is best, and whether it is told apart from each of the others.
+
+    Returns:
+        (the best name, a sentence such as "B has the best FID (12.0 ± 1.0): better than A by 5.00 ± 1.41 and
+        not told apart from C (difference +0.50 ± 1.41)"; with no difference resolved it reads "A, B and C
+        cannot be told apart in FID at this N; B has the best value, …").
+    """
+    if len(estimates) < 2:
+        raise ValueError(f"rank needs at least two estimates, got {list(estimates)}")
+    est = {k: _as_estimate(v) for k, v in estimates.items()}
+    order = sorted(est, key=lambda k: est[k].value, reverse=(better == "higher"))
+    best = order[0]
+    u = f" {unit}" if unit else ""
+    clauses, resolved = [], False
+    for other in order[1:]:
+        v = compare(est[best], est[other], names=(best, other), quantity=quantity, better=better, fmt=fmt, z=z)
+        d = v.difference
+        if v.sign != 0:
+            resolved = True
+            clauses.append(f"better than {other} by {fmt.format(abs(d.value))} ± {fmt.format(z * d.se)}{u}")
+        else:
+            clauses.append(f"not told apart from {other} (difference {fmt.format(abs(d.value))} "
+                           f"± {fmt.format(z * d.se)}{u})")
+    e = est[best]
+    shown = fmt.format(e.value) + (f" ± {fmt.format(z * e.se)}" if e.se > 0 else "") + u
+    if not resolved:
+        return best, (f"{join_words(order)} cannot be told apart in {quantity} at this N; {best} has the best "
+                      f"value, {shown}, " + join_words(clauses))
+    return best, f"{best} has the best {quantity} ({shown}): " + join_words(clauses)
+
+
+def versus_reference(ours, reference, *, quantity: str, better: str = "higher", fmt: str = "{:.2f}",
+                     z: float = 1.96, names: tuple[str, str] = ("ours", "the reference")) -> Verdict:
+    """Our estimate against a published (or committed) reference value, which may carry its own se.
+
+    `Verdict.word` is "better", "equal" or "worse" for the results page's column.
+    """
+    return compare(ours, reference, names=names, quantity=quantity, better=better, fmt=fmt, z=z)
 
 
 def _enable_tables() -> None:

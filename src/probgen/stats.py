@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
+
+import numpy as np
 
 
 def wilson_interval(events: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -17,3 +20,70 @@ def wilson_interval(events: int, n: int, z: float = 1.96) -> tuple[float, float]
     centre = (f + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * math.sqrt(f * (1 - f) / n + z**2 / (4 * n**2))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured value and its standard error (for an interval value ± z·se and for comparisons).
+
+    An exact quantity (a count, a closed form) has se = 0.
+    """
+
+    value: float
+    se: float = 0.0
+
+    def __post_init__(self) -> None:
+        value, se = float(self.value), float(self.se)
+        if not (math.isfinite(value) and math.isfinite(se) and se >= 0):
+            raise ValueError(f"an estimate needs a finite value and a finite se ≥ 0, got {self.value!r} ± {self.se!r}")
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "se", se)
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        """The normal-approximation interval value ± z·se (z = 1.96: 95%)."""
+        return self.value - z * self.se, self.value + z * self.se
+
+    @classmethod
+    def of_mean(cls, values) -> "Estimate":
+        """The mean of independent draws with its standard error std/√n (n ≥ 2)."""
+        x = np.asarray(values, dtype=np.float64).ravel()
+        if x.size < 2 or not np.all(np.isfinite(x)):
+            raise ValueError(f"the mean's standard error needs at least 2 finite values, got {x.size}")
+        return cls(float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)))
+
+
+def binomial_estimate(correct: int, n: int) -> Estimate:
+    """The fraction correct/n with the Agresti–Caffo standard error √(p̃(1 − p̃)/(n + 2)), p̃ = (correct + 1)/(n + 2).
+
+    Adding one success and one failure keeps the error positive at 0/n and n/n (the plain √(p̂(1 − p̂)/n) is 0
+    there), and makes the difference test of `Difference` hold its level for small n (Agresti & Caffo 2000).
+    """
+    if not (isinstance(n, numbers.Integral) and n >= 1 and isinstance(correct, numbers.Integral)
+            and 0 <= correct <= n):
+        raise ValueError(f"need integers 0 ≤ correct ≤ n, n ≥ 1; got correct={correct!r}, n={n!r}")
+    p_adj = (correct + 1) / (n + 2)
+    return Estimate(correct / n, math.sqrt(p_adj * (1 - p_adj) / (n + 2)))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """a − b for two independent estimates, told apart when |a − b| > z·√(se_a² + se_b²)."""
+
+    a: Estimate
+    b: Estimate
+    z: float = 1.96
+
+    @property
+    def value(self) -> float:
+        return self.a.value - self.b.value
+
+    @property
+    def se(self) -> float:
+        return math.hypot(self.a.se, self.b.se)
+
+    @property
+    def sign(self) -> int:
+        """+1 if a is higher beyond the noise, −1 if lower, 0 if the two cannot be told apart."""
+        if abs(self.value) <= self.z * self.se:
+            return 0
+        return 1 if self.value > 0 else -1

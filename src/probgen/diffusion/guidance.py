@@ -22,7 +22,6 @@ figure of both against w.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +31,7 @@ from torch.nn import functional as F
 
 from ..nets.unet import ResBlock, sinusoidal_embedding
 from ..runtime import ConfigError, FromDict
-from ..stats import wilson_interval
+from ..stats import Difference, Estimate, binomial_estimate, wilson_interval  # noqa: F401 (re-exported)
 from .schedules import NoiseSchedule, gather
 
 
@@ -135,61 +134,9 @@ def classifier_guided_eps(ddpm, classifier: NoisyClassifier, scale: float):
 
 # ----- comparing conditioning mechanisms: estimates with their standard errors ------------------------------------
 
-@dataclass(frozen=True)
-class Estimate:
-    """A measured value and its standard error (for an interval value ± z·se and for comparisons)."""
-
-    value: float
-    se: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.value) and math.isfinite(self.se) and self.se >= 0):
-            raise ValueError(f"an estimate needs a finite value and a finite se ≥ 0, got {self.value!r} ± {self.se!r}")
-
-    def interval(self, z: float = 1.96) -> tuple[float, float]:
-        """The normal-approximation interval value ± z·se (z = 1.96: 95%)."""
-        return self.value - z * self.se, self.value + z * self.se
-
-
-def binomial_estimate(correct: int, n: int) -> Estimate:
-    """The fraction correct/n with the Agresti–Caffo standard error √(p̃(1 − p̃)/(n + 2)), p̃ = (correct + 1)/(n + 2).
-
-    Adding one success and one failure keeps the error positive at 0/n and n/n (the plain √(p̂(1 − p̂)/n) is 0
-    there), and makes the difference test of `Difference` hold its level for small n (Agresti & Caffo 2000).
-    """
-    if not (isinstance(n, int) and n >= 1 and isinstance(correct, int) and 0 <= correct <= n):
-        raise ValueError(f"need integers 0 ≤ correct ≤ n, n ≥ 1; got correct={correct!r}, n={n!r}")
-    p_adj = (correct + 1) / (n + 2)
-    return Estimate(correct / n, math.sqrt(p_adj * (1 - p_adj) / (n + 2)))
-
-
 def _join(items: list[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-@dataclass(frozen=True)
-class Difference:
-    """a − b for two independent estimates, told apart when |a − b| > z·√(se_a² + se_b²)."""
-
-    a: Estimate
-    b: Estimate
-    z: float = 1.96
-
-    @property
-    def value(self) -> float:
-        return self.a.value - self.b.value
-
-    @property
-    def se(self) -> float:
-        return math.hypot(self.a.se, self.b.se)
-
-    @property
-    def sign(self) -> int:
-        """+1 if a is higher beyond the noise, −1 if lower, 0 if the two cannot be told apart."""
-        if abs(self.value) <= self.z * self.se:
-            return 0
-        return 1 if self.value > 0 else -1
 
 
 def sweep_verdict(a: dict[float, Estimate], b: dict[float, Estimate], *, names: tuple[str, str], quantity: str,
