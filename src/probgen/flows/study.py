@@ -67,7 +67,7 @@ class FlowStudyConfig(ProfileConfig):
         # quick: the sub-VP model only next to the VP one (each score model costs the DDPM's training budget)
         "quick": dict(score_sdes=("vp", "subvp"), reflow_pairs=4000, reflow_solver_steps=20, reflow_max_steps=1000,
                       euler_steps=(1, 2, 5, 10, 25, 50), heun_steps=(1, 2, 5, 10, 25), sde_steps=(50, 200),
-                      pf_steps=(10, 25, 50), n_fid=200, bpd_images=32, bpd_steps=50, latent_pairs=20_000,
+                      pf_steps=(10, 25, 50), n_fid=1000, bpd_images=32, bpd_steps=50, latent_pairs=20_000,
                       latent_epochs=30),
         "full": dict(score_sdes=("vp", "subvp", "ve"), reflow_pairs=50_000, reflow_solver_steps=50,
                      reflow_max_steps=20_000,
