@@ -36,9 +36,9 @@ def test_one_profile_one_run(book):
     assert [r["profile"] for r in runs] == ["quick", "quick"] and all(r["note"] == "" for r in runs)
     assert reporting.profile_summary(runs) == "Every chapter's numbers come from the quick profile (run R1)."
     table = reporting.headline_table(runs)
-    assert list(table.columns) == ["chapter", "quantity", "value", "seeds"]
+    assert list(table.columns) == ["chapter", "quantity", "value", "± (95 %)", "seeds"]
     assert table.to_dict("records")[0] == {"chapter": "01_a", "quantity": "accuracy of 01_a", "value": "0.50",
-                                           "seeds": "0, 1"}
+                                           "± (95 %)": "exact", "seeds": "0, 1"}
     prov = reporting.provenance_table(runs)
     assert list(prov["run"]) == ["R1", "R1"] and list(prov["profile"]) == ["quick", "quick"]
 

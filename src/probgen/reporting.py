@@ -149,24 +149,41 @@ def chapter_runs(profile: str) -> list[dict]:
     return rows
 
 
-def headline_table(runs: list[dict]):
+def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
     """One row per headline number of every chapter in `runs` (from `chapter_runs`), as a DataFrame.
 
-    A profile column is added when the chapters come from more than one profile.
+    Columns: chapter, quantity, value, "± (95 %)" (1.96 standard errors; "exact" for an exact number, "–" for
+    one not compared, such as a wall time) and seeds. A profile column is added when the chapters come from
+    more than one profile. With `reference` ({chapter: payload} of `probgen.reference.load_reference`) two
+    columns more: the reference's value and whether this build's number reproduces it within the stated
+    uncertainty ("ok", "DEVIATES", "missing", "not compared").
     """
     import pandas as pd
+
+    from .reference import _shown, judge
 
     rows = []
     for run in runs:
         payload = run["payload"] or {}
         seeds = ", ".join(map(str, payload.get("manifest", {}).get("seeds", [])))
-        for h in payload.get("headlines", {}).values():
-            rows.append({"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
-                         "value": h["text"], "seeds": seeds})
-    columns = ["chapter", "profile", "quantity", "value", "seeds"]
+        ref = ((reference or {}).get(run["chapter"]) or {}).get("headlines", {})
+        for name, h in payload.get("headlines", {}).items():
+            if "se" not in h:  # a results file written before headlines carried their uncertainty
+                spread = "not stated"
+            else:
+                spread = h["interval"] or ("–" if not h.get("compare", True) else "exact")
+            row = {"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
+                   "value": h["text"], "± (95 %)": spread, "seeds": seeds}
+            if reference is not None:
+                row["reference"] = _shown(ref.get(name))
+                row["reproduced"] = judge(h, ref.get(name))[0]
+            rows.append(row)
+    columns = ["chapter", "profile", "quantity", "value", "± (95 %)", "seeds"]
+    if reference is not None:
+        columns[-1:-1] = ["reference", "reproduced"]
     if len({r["profile"] for r in runs}) <= 1:
         columns.remove("profile")
-    return pd.DataFrame(rows, columns=["chapter", "profile", "quantity", "value", "seeds"])[columns]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def provenance_table(runs: list[dict]):
