@@ -81,12 +81,17 @@ def test_paired_difference_and_its_sentences():
     cmp = evaluation.paired_difference(a, b, names=("A", "B"), quantity="accuracy")
     d = a - b
     assert cmp.diff == pytest.approx(d.mean()) and cmp.se_diff == pytest.approx(d.std(ddof=1) / math.sqrt(6))
-    assert cmp.se_a == pytest.approx(math.sqrt((5 / 6) * (1 / 6) / 5))  # binomial: p (1 - p) / (n - 1)
+    # 0/1 hits: the Agresti–Caffo binomial standard error of probgen.stats, p~ = (5 + 1) / (6 + 2)
+    assert cmp.se_a == pytest.approx(math.sqrt(0.75 * 0.25 / 8))
     assert not cmp.resolved and "cannot be told apart" in cmp.sentence() and "N = 6" in cmp.sentence()
     clear = evaluation.paired_difference(b + 0.5 + 0.01 * np.arange(6), b, names=("A", "B"), quantity="score")
-    assert clear.resolved and clear.sentence().startswith("A has the higher score, by 0.525")
+    # not 0/1 scores: the standard error of the mean
+    assert clear.se_a == pytest.approx(np.std(b + 0.5 + 0.01 * np.arange(6), ddof=1) / math.sqrt(6))
+    assert clear.resolved and clear.sentence().startswith("A is better than B in score by 0.525 ± ")
     flipped = evaluation.paired_difference(b, b + 0.5 + 0.01 * np.arange(6), names=("A", "B"), quantity="score")
-    assert flipped.sentence().startswith("B has the higher score")
+    assert flipped.sentence().startswith("B is better than A in score")
+    # the wording is the book's one wording (reporting.compare), with the paired difference's error
+    assert clear.verdict().difference.se == pytest.approx(clear.se_diff)
     with pytest.raises(ValueError, match="same matches"):
         evaluation.paired_difference(a, b[:3], names=("A", "B"), quantity="accuracy")
 

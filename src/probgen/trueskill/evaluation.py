@@ -2,7 +2,9 @@
 standard errors, verdict sentences computed from them, and calibration tables.
 
 Every function takes an ADF predictions table (columns outcome, p_win1, p_draw, p_win2)
-or plain arrays, so the notebook only calls and plots.
+or plain arrays, so the notebook only calls and plots. The sentences that compare two
+models are worded by `probgen.reporting.compare` (the one wording of the book); this
+module supplies the estimates (binomial for accuracies, paired over the same matches).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..stats import wilson_interval
+from ..reporting import Verdict, compare
+from ..stats import Estimate, binomial_estimate, wilson_interval
 
 PREDICTION_COLUMNS = ("outcome", "p_win1", "p_draw", "p_win2")
 
@@ -72,9 +75,19 @@ def mean_and_se(x) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
 
 
+def _is_binary(x: np.ndarray) -> bool:
+    return bool(np.all((x == 0.0) | (x == 1.0)))
+
+
 @dataclass(frozen=True)
 class PairedDifference:
-    """Two models scored on the same matches: means, standard errors and the paired difference a - b."""
+    """Two models scored on the same matches: means, standard errors and the paired difference a - b.
+
+    For 0/1 scores (a prediction right or wrong) se_a and se_b are binomial standard errors
+    (`probgen.stats.binomial_estimate`); otherwise the standard errors of the means. The difference's
+    standard error is that of the per-match differences, which accounts for the two models being right
+    or wrong on the same matches.
+    """
 
     name_a: str
     name_b: str
@@ -86,50 +99,72 @@ class PairedDifference:
     diff: float
     se_diff: float
     n: int
+    items: str = "matches"  # what the N counts, for the sentence ("matches", "games")
+
+    def verdict(self, digits: int = 3) -> Verdict:
+        """The comparison, higher being better, worded by `reporting.compare` (± is 1.96 standard errors)."""
+        return compare(Estimate(self.mean_a, self.se_a), Estimate(self.mean_b, self.se_b),
+                       names=(self.name_a, self.name_b), quantity=self.quantity, better="higher",
+                       fmt=f"{{:.{digits}f}}", difference=Estimate(self.diff, self.se_diff),
+                       tie=f"on these N = {self.n} {self.items}")
 
     @property
     def resolved(self) -> bool:
-        """True when |a - b| exceeds two standard errors of the paired difference."""
-        return abs(self.diff) > 2 * self.se_diff
+        """True when |a - b| exceeds 1.96 standard errors of the paired difference."""
+        return self.verdict().sign != 0
 
     def sentence(self, digits: int = 3) -> str:
-        """The verdict as a sentence, higher being better: which model is ahead and by how much, or that the
-        difference is within two standard errors."""
-        f = f"{{:.{digits}f}}"
-        if self.resolved:
-            better, worse = (self.name_a, self.name_b) if self.diff > 0 else (self.name_b, self.name_a)
-            return (f"{better} has the higher {self.quantity}, by {f.format(abs(self.diff))} ± "
-                    f"{f.format(self.se_diff)} (N = {self.n})")
-        return (f"{self.name_a} and {self.name_b} cannot be told apart by {self.quantity}: the difference is "
-                f"{f.format(self.diff)} ± {f.format(self.se_diff)} (N = {self.n}), within two standard errors")
+        """The verdict as a sentence: which model is better and by how much, or that the two cannot be told
+        apart on these N matches."""
+        return self.verdict(digits).sentence
 
 
-def paired_difference(a, b, *, names: tuple[str, str], quantity: str) -> PairedDifference:
+def paired_difference(a, b, *, names: tuple[str, str], quantity: str, items: str = "matches") -> PairedDifference:
     """Compare per-match scores `a` and `b` of two models on the same matches (higher is better).
 
     The standard error of the difference is that of the paired differences a_i - b_i, which
-    accounts for the two models being right or wrong on the same matches.
+    accounts for the two models being right or wrong on the same matches. Scores that are all
+    0 or 1 (hits) get binomial standard errors for their means.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired scores need the same matches: shapes {a.shape} and {b.shape}")
     ma, sa = mean_and_se(a)
     mb, sb = mean_and_se(b)
+    if _is_binary(a) and _is_binary(b):
+        ea, eb = binomial_estimate(int(a.sum()), len(a)), binomial_estimate(int(b.sum()), len(b))
+        sa, sb = ea.se, eb.se
     d, sd = mean_and_se(a - b)
-    return PairedDifference(names[0], names[1], quantity, ma, sa, mb, sb, d, sd, len(a))
+    return PairedDifference(names[0], names[1], quantity, ma, sa, mb, sb, d, sd, len(a), items)
 
 
-def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, names: tuple[str, str]) -> dict:
+def accuracy(pred: pd.DataFrame) -> Estimate:
+    """The share of decisive matches whose winner was predicted, with its binomial standard error."""
+    hits = correct_winner(pred)
+    if len(hits) == 0:
+        raise ValueError("no decisive matches to score")
+    return binomial_estimate(int(hits.sum()), len(hits))
+
+
+def home_always_correct(pred: pd.DataFrame) -> np.ndarray:
+    """1.0 where player 1 (the home team / White) won, else 0.0: the hits of "player 1 always wins", one value
+    per decisive match, in the order of `correct_winner`."""
+    _, _, _, y = prediction_columns(pred)
+    return (y[y != 0] == 1).astype(float)
+
+
+def compare_predictions(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, names: tuple[str, str],
+                        items: str = "matches") -> dict:
     """Accuracy on decisive matches and mean three-way predictive log-likelihood of two draw-aware models
     that predicted the same matches; {"accuracy": PairedDifference, "log_lik": PairedDifference}."""
     if not np.array_equal(pred_a["outcome"].to_numpy(), pred_b["outcome"].to_numpy()):
         raise ValueError("the two prediction tables are not of the same matches (outcomes differ)")
     return {
         "accuracy": paired_difference(correct_winner(pred_a), correct_winner(pred_b), names=names,
-                                      quantity="accuracy"),
+                                      quantity="accuracy", items=items),
         "log_lik": paired_difference(log_prob_observed(pred_a, three_way=True),
                                      log_prob_observed(pred_b, three_way=True), names=names,
-                                     quantity="mean predictive log-likelihood"),
+                                     quantity="mean predictive log-likelihood", items=items),
     }
 
 

@@ -188,6 +188,7 @@ EXTENSIONS = {
 # The score-margin model keeps the h of the win/draw/loss model it is compared with and fits only its bin
 # width, so the comparison measures what the margins add, not a better-tuned advantage.
 MARGIN_MODEL = "home advantage + margin"
+Z95 = 1.96  # ± in tables and sentences: 1.96 standard errors
 MARGIN_REFERENCE = "home advantage + draws"
 
 
@@ -247,7 +248,7 @@ def fit_extensions(games: pd.DataFrame, cfg: TrueSkillConfig, *, margin_cap: int
 def extensions_table(fitted: dict) -> pd.DataFrame:
     """One row per fitted model: h, epsilon (for the margin model w / 2), w, "log-lik 1st" (the fit's
     mean predictive log-likelihood on the first half), "accuracy 2nd" (decisive matches of the second
-    half), "3-way acc. 2nd" (win/draw/loss, draw models only), "log-lik 2nd" (mean log probability of
+    half) and "± acc. 2nd" (1.96 binomial standard errors), "3-way acc. 2nd" (win/draw/loss, draw models only), "log-lik 2nd" (mean log probability of
     the decisive outcomes, renormalised over win/loss) and "accuracy all" (decisive matches of the
     whole sequence)."""
     rows = []
@@ -256,6 +257,7 @@ def extensions_table(fitted: dict) -> pd.DataFrame:
         second = prediction_scores(m.predictions.iloc[half:])
         rows.append({"model": name, "h": m.h, "epsilon": m.epsilon, "w": m.margin_width if m.margin_width else np.nan,
                      "log-lik 1st": m.log_lik_first, "accuracy 2nd": second["accuracy"],
+                     "± acc. 2nd": Z95 * evaluation.accuracy(m.predictions.iloc[half:]).se,
                      "3-way acc. 2nd": second["accuracy_3way"] if m.epsilon > 0 else np.nan,
                      "log-lik 2nd": second["log_lik_decisive"],
                      "accuracy all": prediction_scores(m.predictions)["accuracy"]})
@@ -267,13 +269,13 @@ def evaluate_extensions(games: pd.DataFrame, cfg: TrueSkillConfig, *, margin_cap
     return extensions_table(fit_extensions(games, cfg, margin_cap=margin_cap))
 
 
-def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
+def margin_comparison(fitted: dict, data_set: str, *, items: str = "matches") -> tuple[pd.DataFrame, dict]:
     """The score-margin model against the win/draw/loss model it extends, on the second half and on
     the whole sequence: accuracy on decisive matches and mean three-way predictive log-likelihood,
     each with its standard error and the paired difference (margin minus win/draw/loss).
 
     Returns:
-        (table with one row per part and measure, values "mean ± standard error", the difference being
+        (table with one row per part and measure, values "mean ± 1.96 standard errors", the difference being
         margin minus win/draw/loss; {(part, "accuracy" | "log_lik"): PairedDifference}).
     """
     if MARGIN_MODEL not in fitted:
@@ -283,7 +285,7 @@ def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
     names = ("the margin model", "the win/draw/loss model")
     rows, comparisons = [], {}
     for part, sl in (("second half", slice(half, None)), ("whole sequence", slice(None))):
-        cmp = evaluation.compare_predictions(a.iloc[sl], b.iloc[sl], names=names)
+        cmp = evaluation.compare_predictions(a.iloc[sl], b.iloc[sl], names=names, items=items)
         for measure, label in (("accuracy", "accuracy (decisive)"), ("log_lik", "log-likelihood (W/D/L)")):
             c = cmp[measure]
             comparisons[(part, measure)] = c
@@ -294,7 +296,8 @@ def margin_comparison(fitted: dict, data_set: str) -> tuple[pd.DataFrame, dict]:
 
 
 def _pm(value: float, se: float, signed: bool = False) -> str:
-    return f"{value:+.3f} ± {se:.3f}" if signed else f"{value:.3f} ± {se:.3f}"
+    """value ± 1.96 se (a 95 % interval, as in the book's verdict sentences)."""
+    return f"{value:+.3f} ± {Z95 * se:.3f}" if signed else f"{value:.3f} ± {Z95 * se:.3f}"
 
 
 def chess_margin_proxy(games: pd.DataFrame, short_turns: float) -> pd.Series:
