@@ -69,10 +69,14 @@ def run_study(methods: Mapping[str, Callable[..., OptimResult]], objective: Obje
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Median, quartiles and range over seeds of each method's final best value (methods in input order)."""
+    """Median, quartiles, range, mean and standard deviation over seeds of each method's final best value
+    (methods in input order); "± mean (95%)" is 1.96 standard errors of the mean over seeds (sd/√n, NaN for
+    one seed)."""
     g = runs.groupby("method", sort=False)["best_value"]
     out = pd.DataFrame({"n_seeds": g.size(), "median": g.median(), "q25": g.quantile(0.25),
-                        "q75": g.quantile(0.75), "min": g.min(), "max": g.max()})
+                        "q75": g.quantile(0.75), "min": g.min(), "max": g.max(), "mean": g.mean(),
+                        "sd": g.std(ddof=1)})
+    out["± mean (95%)"] = 1.96 * out["sd"] / np.sqrt(out["n_seeds"])
     return out.reset_index()
 
 

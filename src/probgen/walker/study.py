@@ -16,6 +16,8 @@ import pandas as pd
 from ..checkpoints import cached_json, config_dict
 from ..optim import cmaes, metropolis, random_search, simulated_annealing
 from ..optim.study import summarise
+from ..reporting import compare, rank
+from ..stats import Estimate
 from ..runtime import ConfigError, ProfileConfig, progress as progress_bar
 from .sim import DEFAULT_PARAMS, N_PHASES, PLAN_SIZE, check_plan, distance, simulate
 
@@ -99,6 +101,91 @@ def run_study(cfg: WalkerStudyConfig, *, log=print, progress: bool = True) -> di
                                          "calls": np.arange(1, len(r["best_so_far"]) + 1),
                                          "best": r["best_so_far"]}) for r in results.values()], ignore_index=True)
     return {"runs": runs, "histories": histories, "summary": summarise(runs), "results": results}
+
+
+# ----- the chapter's sentences about its results, from the spread over seeds ---------------------------------
+
+
+def method_estimates(runs: pd.DataFrame) -> dict[str, Estimate]:
+    """Method -> the mean over seeds of its final best distance, with the standard error sd/√n_seeds."""
+    out = {}
+    for name, g in runs.groupby("method", sort=False)["best_value"]:
+        if len(g) < 2:
+            raise ValueError(f"{name}: a spread over seeds needs at least 2 seeds, got {len(g)}")
+        out[name] = Estimate.of_mean(g.to_numpy())
+    return out
+
+
+def median_se(values) -> float:
+    """The standard error of a median over seeds, √(π/2)·sd/√n (its large-n value for normal data; 0 for one
+    value)."""
+    x = np.asarray(values, dtype=float)
+    return 0.0 if len(x) < 2 else float(np.sqrt(np.pi / 2) * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def method_verdicts(runs: pd.DataFrame) -> dict[str, str]:
+    """The chapter's sentences on how the optimisers compare, from the spread of their best distances over seeds.
+
+    Args:
+        runs: one row per (method, seed) with method and best_value (`run_study`'s "runs").
+    Returns:
+        {"best": name of the method with the highest mean,
+         "ranking": the `reporting.rank` sentence over the methods' means ± their standard errors,
+         "pairs": how many of the pairwise differences between methods are resolved at these seeds,
+         "spread": the spread between seeds against the differences between methods,
+         "random": random search against the best other method}.
+    """
+    est = method_estimates(runs)
+    n_seeds = int(runs.groupby("method").size().min())
+    best, ranking = rank(est, quantity="mean distance over seeds", better="higher", unit="m")
+    names = list(est)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    resolved = [compare(est[a], est[b], names=(a, b), quantity="mean distance over seeds").sign != 0 for a, b in pairs]
+    k = sum(resolved)
+    pair_text = (f"{k} of the {len(pairs)} pairwise differences between the methods' means are resolved "
+                 f"with {n_seeds} seeds per method" if k else
+                 f"none of the {len(pairs)} pairwise differences between the methods' means is resolved with "
+                 f"{n_seeds} seeds per method")
+    sd = runs.groupby("method", sort=False)["best_value"].std(ddof=1)
+    means = np.array([e.value for e in est.values()])
+    largest_gap = float(means.max() - means.min())
+    widest = sd.idxmax()
+    relation = "larger than" if sd.max() > largest_gap else "smaller than"
+    spread = (f"the standard deviation between seeds reaches {sd.max():.2f} m ({widest}), {relation} the largest "
+              f"difference between two methods' means, {largest_gap:.2f} m; {pair_text}")
+    others = {k_: e for k_, e in est.items() if k_ != "random search"}
+    random_text = ""
+    if "random search" in est and others:
+        top = max(others, key=lambda n: others[n].value)
+        random_text = compare(est["random search"], est[top], names=("random search", top),
+                              quantity="mean distance over seeds", unit="m", tie=f"with {n_seeds} seeds").sentence
+    return {"best": best, "ranking": ranking, "pairs": pair_text, "spread": spread, "random": random_text}
+
+
+def acceptance_sentence(rates, target: float = 0.3) -> str:
+    """The Metropolis chains' acceptance rates after burn-in (one per seed) against the rate the step adaptation
+    aims at: below, above, or not told apart from it (the median's standard error over seeds)."""
+    rates = np.asarray(rates, dtype=float)
+    if rates.ndim != 1 or len(rates) == 0:
+        raise ValueError(f"need one acceptance rate per run, got {rates!r}")
+    med = Estimate(float(np.median(rates)), median_se(rates))
+    v = compare(med, Estimate(target), names=("the median", "the target"), quantity="acceptance rate")
+    where = {1: "above", -1: "below", 0: "not told apart from"}[v.sign]
+    text = (f"it accepts a median {med.value:.1%} of proposals after burn-in, {where} the {target:.0%} its step "
+            f"adaptation aims at")
+    if v.sign < 0:
+        text += ": on this jagged objective a step large enough to move is seldom accepted"
+    return text
+
+
+def robustness_sentence(robust: pd.DataFrame) -> str:
+    """What the perturbed copies did, from the robustness table (method, best distance, perturbed: min/max)."""
+    loss = float((robust["best distance"] - robust["perturbed: min"]).max())
+    gain = float((robust["perturbed: max"] - robust["best distance"]).max())
+    lost = robust.loc[(robust["best distance"] - robust["perturbed: min"]).idxmax(), "method"]
+    gained = "" if gain <= 0 else (f" and one gains up to {gain:.2f} m "
+                                   f"({robust.loc[(robust['perturbed: max'] - robust['best distance']).idxmax(), 'method']})")
+    return f"a single perturbed copy loses up to {loss:.2f} m ({lost}){gained}"
 
 
 def robustness(cfg: WalkerStudyConfig, plan, *, seed: int = 0) -> np.ndarray:
