@@ -119,11 +119,112 @@ def test_fid_comparison_names_the_lower_fid_only_outside_the_noise():
     a = {"fid": {100: 10.0}, "fid_se": {100: 1.0}}
     b = {"fid": {100: 20.0}, "fid_se": {100: 1.0}}
     c = {"fid": {100: 11.0}, "fid_se": {100: 1.0}}
-    assert study.fid_comparison(b, a, 100, names=("B", "A")).startswith("A has the lower FID")
-    assert study.fid_comparison(a, b, 100, names=("A", "B")).startswith("A has the lower FID")
-    assert "cannot be told apart" in study.fid_comparison(a, c, 100, names=("A", "C"))  # 1 < 1.96·√2
+    assert study.fid_comparison(b, a, 100, names=("B", "A")).startswith("A is better than B in FID by 10.00 ± 2.77")
+    assert study.fid_comparison(a, b, 100, names=("A", "B")).startswith("A is better than B in FID")
+    tie = study.fid_comparison(a, c, 100, names=("A", "C"))  # 1 < 1.96·√2
+    assert tie.startswith("A and C cannot be told apart in FID at N = 100")
+    assert study.fid_verdict(a, c, 100, names=("A", "C")).sign == 0
+    assert study.fid_verdict(b, a, 100, names=("B", "A")).sign == -1
     with pytest.raises(KeyError, match="N = 50"):
         study.fid_comparison(a, b, 50, names=("A", "B"))
+
+
+def test_fid_estimate_reads_results_and_table_rows():
+    e = study.fid_estimate({"FID (N=100)": 12.5, "FID se (N=100)": 0.5, "FID (N=400)": np.nan}, 100)
+    assert (e.value, e.se) == (12.5, 0.5)
+    with pytest.raises(KeyError, match="N = 400"):
+        study.fid_estimate({"FID (N=400)": np.nan, "FID se (N=400)": np.nan}, 400)
+
+
+def _row(model, sampler, steps, eta, fid, se=1.0, n=100):
+    return {"model": model, "sampler": sampler, "steps": steps, "eta": eta, f"FID (N={n})": fid,
+            f"FID se (N={n})": se}
+
+
+def _samplers(stochastic, deterministic, ancestral=30.0, cosine=(20.0, 40.0), deq=(20.0, 40.0)):
+    """A made-up sampler table of the DDPM chapter at N = 100: main model, cosine and dequantised variants."""
+    rows = [_row("main", "DDPM ancestral", 1000, np.nan, ancestral)]
+    for steps, f1, f0 in zip((10, 50), stochastic, deterministic):
+        rows += [_row("main", "DDIM", steps, 1.0, f1), _row("main", "DDIM", steps, 0.0, f0)]
+    rows += [_row("cosine schedule", "DDIM", 50, 1.0, cosine[0]), _row("cosine schedule", "DDIM", 10, 0.0, cosine[1])]
+    rows += [_row("dequantised", "DDIM", 50, 1.0, deq[0]), _row("dequantised", "DDIM", 10, 0.0, deq[1])]
+    return rows
+
+
+def _verdicts(rows):
+    return study.ddpm_verdicts(rows, main="main", n_main=100, n_cmp=100, variant_samplers={"hi": (50, 1.0),
+                                                                                              "lo": (10, 0.0)})
+
+
+def test_ddpm_verdicts_flip_with_the_numbers():
+    """Made-up FIDs that favour η = 1, then η = 0, then neither: the chapter's sentences follow them."""
+    eta1 = "stochastic DDIM (η = 1) is better than deterministic DDIM (η = 0) in FID at every step count"
+    eta0 = "deterministic DDIM (η = 0) is better than stochastic DDIM (η = 1) in FID at every step count"
+    # main model: η = 1 at (40, 20), η = 0 at (50, 40); variants equal to the main model's (50, 1) and (10, 0)
+    v = _verdicts(_samplers((40.0, 20.0), (50.0, 40.0), cosine=(20.0, 50.0), deq=(20.0, 50.0)))
+    assert v["eta_verdict"] == eta1
+    assert v["eta_differences"] == "10 steps: −10.00 ± 2.77; 50 steps: −20.00 ± 2.77"
+    assert v["best_sampler"] == "DDIM 50 steps (η = 1)"
+    assert v["best_sentence"].startswith("DDIM 50 steps (η = 1) has the lowest FID (20.00 ± 1.96), lower than every")
+    assert "cannot be told apart" in v["cos_verdict_hi"] and "cannot be told apart" in v["deq_verdict_lo"]
+    assert v["deq_choice"].startswith("dequantisation brings no measurable gain")
+
+    v = _verdicts(_samplers((50.0, 40.0), (40.0, 20.0), cosine=(50.0, 10.0), deq=(10.0, 10.0)))
+    assert v["eta_verdict"] == eta0
+    assert v["best_sampler"] == "DDIM 50 steps (η = 0)"
+    assert v["cos_verdict_hi"].startswith("the linear-schedule model is better than the cosine-schedule model")
+    assert v["cos_verdict_lo"].startswith("the cosine-schedule model is better than the linear-schedule model")
+    assert v["deq_verdict_hi"].startswith("the dequantised model is better than the main model")
+    assert v["deq_choice"].startswith("dequantisation lowers the FID at every sampler")
+
+    v = _verdicts(_samplers((40.0, 20.5), (40.5, 20.0), ancestral=21.0, deq=(10.0, 60.0)))
+    assert v["eta_verdict"] == ("stochastic DDIM (η = 1) and deterministic DDIM (η = 0) cannot be told apart in FID "
+                                "at any step count at this N")
+    assert v["best_sentence"].startswith("DDIM 50 steps (η = 0) has the lowest FID (20.00 ± 1.96): lower than 2 of the "
+                                         "4 other samplers beyond the noise, and not told apart from DDPM ancestral "
+                                         "and DDIM 50 steps (η = 1)")
+    assert v["deq_choice"].startswith("dequantisation helps at some samplers and not at others")
+    v = _verdicts(_samplers((40.0, 20.0), (50.0, 40.0), deq=(30.0, 60.0)))
+    assert v["deq_choice"].startswith("dequantisation raises the FID")
+
+
+def test_lowest_fid_names_a_tie_with_every_other():
+    E = study.Estimate
+    best, text = study.lowest_fid({"A": E(10.0, 5.0), "B": E(11.0, 5.0)})
+    assert best == "A" and text.endswith("cannot be told apart from any other sampler at this N")
+    with pytest.raises(ValueError, match="at least two"):
+        study.lowest_fid({"A": E(10.0, 5.0)})
+
+
+def test_label_agreement_counts_chains_whose_estimate_has_the_final_label(monkeypatch):
+    import probgen.metrics as metrics
+
+    class Model:  # only eps and predict_x0 are used; x̂_0 = x_t, and the step index must be t − 1
+        def eps(self, x, idx):
+            seen.append(idx.tolist())
+            return torch.zeros_like(x)
+
+        def predict_x0(self, x, idx, eps):
+            return x
+
+    model = Model()
+
+    def fake_proba(classifier, x):  # the label is the first pixel, rounded
+        p = torch.zeros(len(x), 10)
+        p[torch.arange(len(x)), x.flatten(1)[:, 0].round().long()] = 1
+        return p
+
+    monkeypatch.setattr(metrics, "predict_proba", fake_proba)
+    final = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1, 1)
+    seen = []
+    path = {0: final, 10: torch.tensor([1.0, 2.0, 3.0, 0.0]).view(4, 1, 1, 1),
+            50: torch.tensor([0.0, 0.0, 3.0, 0.0]).view(4, 1, 1, 1)}
+    agreement = study.label_agreement(model, None, path)
+    assert agreement == {50: (1, 4), 10: (3, 4)}
+    assert seen == [[49] * 4, [9] * 4]  # x_t enters the reverse step of index t − 1
+    assert study.agreement_sentence(agreement) == "at $t = 50$, 1 of 4 chains; at $t = 10$, 3 of 4"
+    with pytest.raises(ValueError, match="final sample"):
+        study.label_agreement(model, None, {10: final})
 
 
 def test_evaluate_sampler_refuses_nan_samples():
@@ -173,3 +274,10 @@ def test_cosine_and_dequantised_variants_train_at_the_same_budget_under_their_ow
     assert len(keys) == 3  # three different networks, not one reused from the cache
     with pytest.raises(ConfigError, match="dequantize"):
         study.DDPMStudyConfig.for_profile("smoke", dequantize="yes")
+
+
+def test_loss_sentence_reads_the_three_points_of_the_curve():
+    text = study.loss_sentence([0.5] + [0.1] * 18 + [0.05])  # 20 blocks: a tenth is the second block
+    assert text == ("The noise-prediction loss (mean over each 50 steps) is 0.5000 over the first 50 steps, 0.1000 "
+                    "after a tenth of the training and 0.0500 over the last 50")
+    assert study.loss_sentence([0.5, 0.4]).startswith("The run is shorter than three blocks")

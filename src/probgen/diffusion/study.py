@@ -21,7 +21,9 @@ import torch
 from .. import checkpoints
 from ..data import load_mnist
 from ..nets.unet import UNet, UNetConfig
+from ..reporting import Verdict, compare, compare_across, join_words
 from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
+from ..stats import Estimate
 from .ddpm import DDPM
 from .guidance import NoisyClassifier, NoisyClassifierConfig, NoisyClassifierObjective, classifier_guided_eps
 from .schedules import NoiseSchedule, ScheduleConfig
@@ -257,22 +259,190 @@ def fid_with_se(reference: tuple[np.ndarray, np.ndarray], features: np.ndarray, 
     return fid, float(boot.std(ddof=1))
 
 
-def fid_comparison(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> str:
-    """A sentence that compares the FIDs at N = n of two `evaluate_sampler` results from their standard errors.
+def fid_estimate(result: dict, n: int) -> Estimate:
+    """The FID at N = n of one sampler as an `Estimate` (value, bootstrap standard error).
+
+    Args:
+        result: an `evaluate_sampler` result ({"fid": {N: …}, "fid_se": {N: …}}) or a row of a chapter's sampler
+            table with columns "FID (N=n)" and "FID se (N=n)" (as the results files store them).
+    """
+    if "fid" in result:
+        if n not in result["fid"] or n not in result.get("fid_se", {}):
+            raise KeyError(f"{result.get('name', 'this sampler')} has no FID with a standard error at N = {n}; "
+                           f"it has N in {sorted(result['fid'])}")
+        value, se = result["fid"][n], result["fid_se"][n]
+    else:
+        col, se_col = f"FID (N={n})", f"FID se (N={n})"
+        value, se = result.get(col, float("nan")), result.get(se_col, float("nan"))
+        if value is None or se is None or not (np.isfinite(value) and np.isfinite(se)):
+            raise KeyError(f"this row has no FID with a standard error at N = {n} (columns {col!r}, {se_col!r})")
+    return Estimate(float(value), float(se))
+
+
+def fid_verdict(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> Verdict:
+    """Compare the FIDs at N = n of two samplers (`fid_estimate` inputs) with `reporting.compare`.
 
     The two generated sets are independent and share the reference, so the difference has standard error
     √(se_a² + se_b²); it is called a difference only when |FID_a − FID_b| > z · that (z = 1.96: 95 %).
     """
-    for r, label in zip((a, b), names):
-        if n not in r["fid"] or n not in r.get("fid_se", {}):
-            raise KeyError(f"{label} has no FID with a standard error at N = {n}; it has N in {sorted(r['fid'])}")
-    fa, fb, sa, sb = a["fid"][n], b["fid"][n], a["fid_se"][n], b["fid_se"][n]
-    d, sd = fa - fb, float(np.hypot(sa, sb))
-    values = f"{fa:.2f} ± {z * sa:.2f} against {fb:.2f} ± {z * sb:.2f} at N = {n}"
-    if abs(d) <= z * sd:
-        return (f"{names[0]} and {names[1]} cannot be told apart ({values}; difference {d:+.2f} ± {z * sd:.2f})")
-    better, worse = names if d < 0 else names[::-1]
-    return f"{better} has the lower FID ({values}; difference {abs(d):.2f} ± {z * sd:.2f})"
+    return compare(fid_estimate(a, n), fid_estimate(b, n), names=names, quantity="FID", better="lower", z=z,
+                   tie=f"at N = {n}")
+
+
+def fid_comparison(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> str:
+    """The sentence of `fid_verdict` ("A is better than B in FID by …" or "A and B cannot be told apart …")."""
+    return fid_verdict(a, b, n, names=names, z=z).sentence
+
+
+def lowest_fid(estimates: dict[str, Estimate], *, what: str = "sampler", plural: str | None = None,
+               z: float = 1.96) -> tuple[str, str]:
+    """Which of several independent FIDs is lowest, and from how many of the others it is told apart.
+
+    A compact form of `reporting.rank` for long lists (every comparison goes through `reporting.compare`).
+    Returns:
+        (the best name, a sentence such as "DDIM 20 steps has the lowest FID (21.85 ± 5.44): lower than 5 of the
+        8 other samplers beyond the noise, and not told apart from A, B and C").
+    """
+    if len(estimates) < 2:
+        raise ValueError(f"need at least two FIDs to rank, got {list(estimates)}")
+    best = min(estimates, key=lambda k: estimates[k].value)
+    e = estimates[best]
+    others = [k for k in estimates if k != best]
+    ties = [k for k in others if compare(e, estimates[k], names=(best, k), quantity="FID", better="lower",
+                                          z=z).sign == 0]
+    shown = f"{e.value:.2f} ± {z * e.se:.2f}"
+    plural = plural or (what if what.endswith("s") else what + "s")
+    if not ties:
+        return best, f"{best} has the lowest FID ({shown}), lower than every other {what} beyond the noise"
+    if len(ties) == len(others):
+        return best, (f"{best} has the lowest FID ({shown}), but it cannot be told apart from any other {what} at "
+                      f"this N")
+    return best, (f"{best} has the lowest FID ({shown}): lower than {len(others) - len(ties)} of the {len(others)} "
+                  f"other {plural} beyond the noise, and not told apart from {join_words(ties)}")
+
+
+def sampler_label(row: dict) -> str:
+    """"DDPM ancestral" or "DDIM 20 steps (η = 1)" for a row of the DDPM chapter's sampler table."""
+    eta = row.get("eta")
+    if row["sampler"] != "DDIM" or eta is None or not np.isfinite(eta):
+        return str(row["sampler"])
+    return f"DDIM {int(row['steps'])} steps (η = {eta:g})"
+
+
+ETA_NAMES = ("stochastic DDIM (η = 1)", "deterministic DDIM (η = 0)")
+# variant model in the sampler table → (its key in the glued names, how a sentence names it and the main model)
+VARIANTS = {"cosine schedule": ("cos", ("the cosine-schedule model", "the linear-schedule model")),
+            "dequantised": ("deq", ("the dequantised model", "the main model"))}
+
+
+def ddpm_verdicts(samplers: list[dict], *, main: str, n_main: int, n_cmp: int,
+                  variant_samplers: dict[str, tuple[int, float]]) -> dict[str, str]:
+    """The DDPM chapter's sentences that compare samplers and models, worded from the FIDs and their errors.
+
+    Args:
+        samplers: the chapter's sampler table as records (model, sampler, steps, eta, "FID (N=…)", "FID se (N=…)").
+        main: the main model's name in the "model" column.
+        n_main: the N at which every sampler of the main model is ranked; n_cmp: the N of the DDIM comparisons.
+        variant_samplers: tag → (steps, eta) at which the variant models (`VARIANTS`) were sampled.
+    Returns:
+        {"eta_verdict": η = 1 against η = 0 at every step count, "eta_differences": FID(η = 1) − FID(η = 0) at
+        each step count with its 95 % interval, "best_sampler", "best_sentence": the main
+        model's lowest FID, "<cos|deq>_verdict_<tag>": each variant against the main model, "deq_choice": the
+        chapter's choice about dequantisation, which follows the dequantised model's verdicts}.
+    """
+    main_rows = [r for r in samplers if r["model"] == main]
+    ddim = {(int(r["steps"]), float(r["eta"])): r for r in main_rows if r["sampler"] == "DDIM"}
+    out: dict[str, str] = {}
+    stochastic = {s: fid_estimate(r, n_cmp) for (s, e), r in sorted(ddim.items()) if e == 1.0}
+    deterministic = {s: fid_estimate(r, n_cmp) for (s, e), r in sorted(ddim.items()) if e == 0.0}
+    out["eta_verdict"], by_steps = compare_across(stochastic, deterministic, names=ETA_NAMES, quantity="FID",
+                                                  label="step count", better="lower")
+    out["eta_differences"] = "; ".join(f"{s} steps: {_signed(v.difference.value)} ± {1.96 * v.difference.se:.2f}"
+                                       for s, v in by_steps.items())
+    out["best_sampler"], out["best_sentence"] = lowest_fid({sampler_label(r): fid_estimate(r, n_main)
+                                                            for r in main_rows})
+    signs = {}
+    for model, (key, names) in VARIANTS.items():
+        rows = {(int(r["steps"]), float(r["eta"])): r for r in samplers if r["model"] == model}
+        if not rows:
+            continue
+        for tag, (steps, eta) in variant_samplers.items():
+            v = fid_verdict(rows[steps, float(eta)], ddim[steps, float(eta)], n_cmp, names=names)
+            out[f"{key}_verdict_{tag}"] = v.sentence
+            signs[key, tag] = v.sign
+    deq = [s for (k, _), s in signs.items() if k == "deq"]
+    if deq:
+        out["deq_choice"] = dequantisation_choice(deq)
+    return out
+
+
+def loss_sentence(losses: list[float], block: int = 50) -> str:
+    """The training loss at three points of a run, from `train_diffusion`'s means over blocks of `block` steps."""
+    if len(losses) < 3:
+        return (f"The run is shorter than three blocks of {block} steps, so the loss is only in the table "
+                "(one row per epoch)")
+    tenth = losses[max(1, len(losses) // 10) - 1]
+    return (f"The noise-prediction loss (mean over each {block} steps) is {losses[0]:.4f} over the first {block} "
+            f"steps, {tenth:.4f} after a tenth of the training and {losses[-1]:.4f} over the last {block}")
+
+
+def _signed(x: float) -> str:
+    return f"−{-x:.2f}" if x < 0 else f"+{x:.2f}"
+
+
+def dequantisation_choice(signs: list[int]) -> str:
+    """The chapter's choice about dequantised training, from the dequantised model's verdicts against the main
+    model at each sampler (+1: dequantised better beyond the noise, 0: no difference, −1: worse)."""
+    if not signs:
+        raise ValueError("no verdict of the dequantised model to choose from")
+    if all(s > 0 for s in signs):
+        return ("dequantisation lowers the FID at every sampler it was tried with; the chapter's main model still "
+                "stays the plain one, because the guidance and memorisation chapters build their models on its "
+                "settings and retraining them all would cost more than this gain; new models should switch "
+                "`dequantize` on")
+    if any(s > 0 for s in signs):
+        return ("dequantisation helps at some samplers and not at others, which is no case for retraining the main "
+                "model (and every model of the guidance and memorisation chapters built on its settings)")
+    if any(s < 0 for s in signs):
+        return ("dequantisation raises the FID at this budget at some sampler and lowers it at none, so the chapter "
+                "keeps the plain main model (and the guidance and memorisation chapters keep the models built on "
+                "its settings)")
+    return ("dequantisation brings no measurable gain in FID at this budget, so the chapter keeps the plain main "
+            "model (and the guidance and memorisation chapters keep the models built on its settings)")
+
+
+@torch.no_grad()
+def label_agreement(model: DDPM, classifier, path: dict[int, torch.Tensor]) -> dict[int, tuple[int, int]]:
+    """How early the digit of a reverse chain is decided: at each snapshot time t > 0 of `DDPM.sample(...,
+    snapshots=…)`, the number of chains whose estimate x̂_0(x_t) gets the FID classifier's label of the chain's
+    final sample x_0 (path[0]).
+
+    Returns:
+        {t: (agreeing chains, chains)} for every t in `path` except 0.
+    """
+    from ..metrics import predict_proba
+
+    if 0 not in path:
+        raise ValueError("the path needs the final sample (snapshot t = 0)")
+    final = predict_proba(classifier, path[0].float().cpu()).argmax(1)
+    out = {}
+    for t, x in sorted(path.items(), reverse=True):
+        if t == 0:
+            continue
+        idx = torch.full((x.shape[0],), t - 1, device=x.device, dtype=torch.long)  # x_t enters the step of index t−1
+        x0 = model.predict_x0(x, idx, model.eps(x, idx))
+        pred = predict_proba(classifier, x0.float().cpu()).argmax(1)
+        out[int(t)] = (int((pred == final).sum()), int(x.shape[0]))
+    return out
+
+
+def agreement_sentence(agreement: dict[int, tuple[int, int]]) -> str:
+    """"at t = 500, 3 of 8 chains; at t = 200, 7 of 8; …" from `label_agreement` (largest t first)."""
+    if not agreement:
+        raise ValueError("no snapshot to report")
+    parts = [f"at $t = {t}$, {k} of {n} chains" if i == 0 else f"at $t = {t}$, {k} of {n}"
+             for i, (t, (k, n)) in enumerate(sorted(agreement.items(), reverse=True))]
+    return "; ".join(parts)
 
 
 def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, device, references: dict,
@@ -336,6 +506,7 @@ def class_accuracy(classifier, intended: torch.Tensor) -> Callable[[torch.Tensor
     return score
 
 
-__all__ = ["DDPMStudyConfig", "classifier_guided_eps", "class_accuracy", "device_of", "evaluate_sampler",
-           "fid_comparison", "fid_with_se", "load_training_data", "model_key", "timed_samples", "train_ddpm",
-           "train_noisy_classifier"]
+__all__ = ["DDPMStudyConfig", "agreement_sentence", "classifier_guided_eps", "class_accuracy", "ddpm_verdicts",
+           "dequantisation_choice", "device_of", "evaluate_sampler", "fid_comparison", "fid_estimate", "fid_verdict",
+           "fid_with_se", "label_agreement", "load_training_data", "loss_sentence", "lowest_fid", "model_key",
+           "sampler_label", "timed_samples", "train_ddpm", "train_noisy_classifier"]
