@@ -6,44 +6,42 @@ import torch
 
 from probgen.metrics import frechet_distance, gaussian_stats
 from probgen.score2d import evaluation
+from probgen.stats import Estimate, binomial_estimate
 
 from ..tolerances import rounding_tol
 
 
-def test_binomial_se_closed_form_and_bad_input():
-    assert evaluation.binomial_se(0.3, 400) == pytest.approx(math.sqrt(0.3 * 0.7 / 400), rel=rounding_tol(torch.float64, ops=4))
-    assert evaluation.binomial_se(1.0, 10) == 0.0
+def test_proportion_estimate_is_the_book_s_binomial_estimate_and_refuses_bad_input():
+    assert evaluation.proportion_estimate(0.3, 400) == binomial_estimate(120, 400)
+    assert evaluation.proportion_estimate(1.0, 10).se > 0  # a perfect score on few trials is not certain
     with pytest.raises(ValueError, match="n=0"):
-        evaluation.binomial_se(0.5, 0)
+        evaluation.proportion_estimate(0.5, 0)
     with pytest.raises(ValueError, match="proportion"):
-        evaluation.binomial_se(1.5, 10)
+        evaluation.proportion_estimate(1.5, 10)
+    with pytest.raises(ValueError, match="whole number"):
+        evaluation.proportion_estimate(0.3333, 10)
 
 
-def test_compare_proportions_interval_and_sentences():
-    c = evaluation.compare_proportions(0.8, 1000, 0.7, 1000, names=("A", "B"))
-    half = evaluation.Z_95 * math.sqrt(0.8 * 0.2 / 1000 + 0.7 * 0.3 / 1000)
-    tol = rounding_tol(torch.float64, 1.0, ops=10)
-    assert c.difference == pytest.approx(0.1, abs=tol)
-    assert (c.low, c.high) == pytest.approx((0.1 - half, 0.1 + half), abs=tol)
-    assert c.decided and c.sentence.startswith("A reach a higher class accuracy than B, by 10.0 ± 3.8")
-    swapped = evaluation.compare_proportions(0.7, 1000, 0.8, 1000, names=("A", "B"))
-    assert swapped.decided and swapped.sentence.startswith("B reach a higher")
+def test_compare_proportions_flips_with_the_data_and_ties_inside_the_noise():
+    a_better = evaluation.compare_proportions(0.8, 1000, 0.7, 1000, names=("A", "B"))
+    se = math.hypot(binomial_estimate(800, 1000).se, binomial_estimate(700, 1000).se)
+    assert a_better.sign == 1 and a_better.difference.se == pytest.approx(se, rel=rounding_tol(torch.float64, ops=10))
+    assert a_better.sentence.startswith(f"A is better than B in class accuracy by 0.100 ± {1.96 * se:.3f}")
+    b_better = evaluation.compare_proportions(0.7, 1000, 0.8, 1000, names=("A", "B"))
+    assert b_better.sign == -1 and b_better.sentence.startswith("B is better than A in class accuracy")
     tie = evaluation.compare_proportions(0.71, 100, 0.7, 100, names=("A", "B"))
-    assert not tie.decided and "cannot be told apart" in tie.sentence and "N = 100 and 100" in tie.sentence
-
-
-def test_compare_proportions_perfect_score_on_few_trials_is_not_certain():
-    # 5/5 against 4/5: the binomial SE of the perfect score is 0, the "rule of one" keeps the interval honest
-    c = evaluation.compare_proportions(1.0, 5, 0.8, 5, names=("A", "B"))
-    assert not c.decided
+    assert tie.sign == 0 and tie.sentence.startswith("A and B cannot be told apart in class accuracy at this N")
+    assert evaluation.compare_proportions(1.0, 5, 0.8, 5, names=("A", "B")).sign == 0  # 5/5 against 4/5
 
 
 def test_compare_proportions_interval_covers_the_true_difference_95_percent_of_the_time():
     rng = np.random.default_rng(0)
     n, p_a, p_b, trials = 400, 0.3, 0.35, 2000
     k_a, k_b = rng.binomial(n, p_a, trials), rng.binomial(n, p_b, trials)
-    covered = [(c.low <= p_a - p_b <= c.high) for c in
-               (evaluation.compare_proportions(a / n, n, b / n, n, names=("A", "B")) for a, b in zip(k_a, k_b))]
+    covered = []
+    for a, b in zip(k_a, k_b):
+        d = evaluation.compare_proportions(a / n, n, b / n, n, names=("A", "B")).difference
+        covered.append(abs(d.value - (p_a - p_b)) <= 1.96 * d.se)
     # the coverage estimate has standard error √(0.95·0.05/2000) ≈ 0.005: allow four of them
     assert abs(np.mean(covered) - 0.95) < 4 * math.sqrt(0.95 * 0.05 / trials)
 
@@ -96,18 +94,27 @@ def test_fid_bootstrap_rejects_bad_input():
         evaluation.fid_bootstrap(np.ones((10, 3)), ref, n_boot=5, generator=np.random.default_rng(0))
 
 
-def test_compare_fid_decides_only_when_the_difference_interval_excludes_zero():
+def test_compare_fid_flips_with_the_data_and_ties_inside_the_noise():
     rng = np.random.default_rng(3)
     a = {"fid": 10.0, "replicates": 10 + rng.standard_normal(200)}
     b = {"fid": 20.0, "replicates": 20 + rng.standard_normal(200)}
-    c = evaluation.compare_fid(a, b, names=("A", "B"))
-    assert c.decided and c.high < 0 and c.sentence.startswith("A reach a lower FID than B, by 10.0")
-    assert evaluation.compare_fid(b, a, names=("B", "A")).sentence.startswith("A reach a lower FID")
+    v = evaluation.compare_fid(a, b, names=("A", "B"))
+    se = math.hypot(np.std(a["replicates"], ddof=1), np.std(b["replicates"], ddof=1))
+    assert v.sign == 1 and v.difference.se == pytest.approx(se, rel=rounding_tol(torch.float64, ops=1e3))
+    assert v.sentence.startswith(f"A is better than B in FID by 10.0 ± {1.96 * se:.1f}")
+    assert evaluation.compare_fid(b, a, names=("B", "A")).sentence.startswith("A is better than B in FID")
     close = {"fid": 10.5, "replicates": 10.5 + rng.standard_normal(200)}
     tie = evaluation.compare_fid(a, close, names=("A", "C"))
-    assert not tie.decided and "cannot be told apart" in tie.sentence
+    assert tie.sign == 0 and "A and C cannot be told apart in FID at this N" in tie.sentence
     with pytest.raises(ValueError, match="replicates"):
         evaluation.compare_fid(a, {"fid": 1.0, "replicates": np.ones(5)}, names=("A", "D"))
+
+
+def test_fid_bootstrap_reports_the_replicates_spread_as_its_standard_error():
+    out = evaluation.fid_bootstrap(np.random.default_rng(0).standard_normal((50, 3)), (np.zeros(3), np.eye(3)),
+                                   n_boot=20, generator=np.random.default_rng(1))
+    assert out["se"] == np.std(out["replicates"], ddof=1)
+    assert evaluation.fid_estimate(out) == Estimate(out["fid"], out["se"])
 
 
 def test_fid_bootstrap_restores_the_thread_count():

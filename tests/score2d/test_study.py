@@ -4,6 +4,7 @@ import torch
 
 from probgen.runtime import ConfigError
 from probgen.score2d import study
+from probgen.stats import binomial_estimate
 
 from ..tolerances import rounding_tol
 
@@ -41,6 +42,7 @@ def test_judge_reports_confidence_entropy_and_accuracy():
     # the exact value 1 − 9e⁻²⁰/(1 + 9e⁻²⁰) is 1 in float32; softmax and the mean over images round a few times
     assert out["confidence"] == pytest.approx(1.0, abs=rounding_tol(torch.float32, 1.0, ops=4))
     assert out["label_entropy_bits"] == pytest.approx(0.0)
+    assert out["correct"] == 10 and out["confidence_se"] <= rounding_tol(torch.float32, 1.0, ops=4)
 
 
 def test_decode_for_classifier_maps_to_symmetric_range():
@@ -78,7 +80,7 @@ def test_cfg_settings_are_the_exercise_s_and_the_earlier_ones():
 def test_evaluate_guidance_samples_on_the_model_s_own_schedule(monkeypatch):
     from probgen.metrics import MNISTClassifier, fid_stats
     from probgen.score2d import build_score_model
-    from probgen.score2d.evaluation import binomial_se
+    from probgen.stats import binomial_estimate
     from probgen.vae import VAETrainConfig, build_vae
 
     cfg = study.SpiralStudyConfig.for_profile("smoke", K=20)
@@ -104,7 +106,8 @@ def test_evaluate_guidance_samples_on_the_model_s_own_schedule(monkeypatch):
     assert [r["w"] for r in rows] == [0.0, 3.0] and set(latents) == set(fids) == {0.0, 3.0}
     for r in rows:
         assert latents[r["w"]].shape == (30, 2)
-        assert r["accuracy se"] == pytest.approx(binomial_se(r["class accuracy"], 30))
+        assert r["accuracy se"] == binomial_estimate(round(30 * r["class accuracy"]), 30).se
+        assert r["FID se"] == fids[r["w"]]["se"]
         assert r["FID"] == fids[r["w"]]["fid"] and r["FID low"] <= r["FID high"]
         intended = np.repeat(np.arange(10), 3)  # the order the docstring promises: 3 of digit 0, then 3 of 1, ...
         verdict = study.judge(classifier, study.decode_for_classifier(vae_model, latents[r["w"]]), intended)
@@ -113,3 +116,66 @@ def test_evaluate_guidance_samples_on_the_model_s_own_schedule(monkeypatch):
     assert again == rows  # seeded: the same samples and bootstrap
     with pytest.raises(ValueError, match="n_classes"):
         study.evaluate_guidance(build_score_model(cfg.score_config("dsm").replace(hidden=8)), **kwargs)
+
+
+# ----- the chapter's verdicts flip with the numbers ----------------------------------------------------------
+
+def _history(levels):
+    """A logged loss: one value per block of 50 steps."""
+    return {"step": list(range(50, 50 * (len(levels) + 1), 50)), "loss": list(levels)}
+
+
+def test_loss_trend_says_falling_rising_or_level():
+    noise = np.tile([0.01, -0.01], 10)
+    falling = study.loss_trend(_history(np.linspace(2.0, 1.0, 20) + noise), what="denoising")
+    assert falling.sign == 1
+    assert falling.sentence.startswith("the last fifth of training is better than the fifth before in denoising loss")
+    rising = study.loss_trend(_history(np.linspace(1.0, 2.0, 20) + noise), what="denoising")
+    assert rising.sign == -1 and rising.sentence.startswith("the fifth before is better than the last fifth")
+    level = study.loss_trend(_history(1.0 + noise * 10), what="denoising")
+    assert level.sign == 0 and "cannot be told apart in denoising loss within the minibatch noise" in level.sentence
+    # the last 4 blocks against the 4 before: means 1.0 and 2.0 exactly, so the change is −50 %
+    step = study.loss_trend(_history([2.0] * 16 + [1.0] * 4), what="denoising")
+    assert study.relative_change(step, 2.0).startswith("-50.0 % ± 0.0 %")
+    with pytest.raises(ValueError, match="at least 4"):
+        study.loss_trend(_history([1.0, 2.0, 3.0]), what="x")
+
+
+def test_sample_verdicts_rank_by_nll_and_call_a_cloud_a_cloud():
+    from probgen.stats import Estimate
+
+    nll = {"A": Estimate(3.0, 0.05), "B": Estimate(8.0, 0.1)}
+    arms = {"A": Estimate(0.9, 0.01), "B": Estimate(0.2, 0.01), "data": Estimate(0.99, 0.002)}
+    out = study.sample_verdicts(nll, arms)
+    assert out["nll_rank"].startswith("A has the best mean NLL under the true mixture")
+    assert out["arm_A"].startswith("data is better than A in the fraction of samples on an arm")
+    assert out["off_arm"].startswith("most samples of B lie off the arms")
+    # the other way round: B is the good model, and no one is a cloud
+    flipped = study.sample_verdicts({"A": Estimate(8.0, 0.1), "B": Estimate(3.0, 0.05)},
+                                    {"A": Estimate(0.6, 0.01), "B": Estimate(0.99, 0.002), "data": Estimate(0.99, 0.002)})
+    assert flipped["nll_rank"].startswith("B has the best")
+    assert flipped["arm_B"].startswith("B and data cannot be told apart")
+    assert flipped["off_arm"].startswith("every learned score puts at least 50%")
+    # a fraction below one half within its error is not yet called a cloud
+    assert study.sample_verdicts(nll, {**arms, "B": Estimate(0.45, 0.05)})["off_arm"].startswith("every learned")
+    with pytest.raises(KeyError, match="fresh data"):
+        study.sample_verdicts(nll, {"A": arms["A"], "B": arms["B"]})
+
+
+def test_floor_error_and_spread_sentences():
+    above = study.floor_sentence({"a": {"fid": 50.0, "low": 48.0, "high": 52.0}, "b": {"fid": 30.0, "low": 28.0, "high": 33.0}},
+                                 floor=5.0)
+    assert above == "every FID lies above the floor of 5.0: the lowest, 30.0 [28.0, 33.0] (b), is 6 times the floor"
+    reached = study.floor_sentence({"a": {"fid": 5.5, "low": 4.5, "high": 6.5}}, floor=5.0)
+    assert reached.startswith("the lowest FID, 5.5 [4.5, 6.5] (a), reaches the floor")
+    where = study.error_sentence([1, 10, 100], [2.0, 0.5, 0.02], name="denoising")
+    assert "largest at k = 1 (2.00) and smallest at k = 100 (0.020)" in where
+    assert "largest at k = 100" in study.error_sentence([1, 10, 100], [0.02, 0.5, 2.0], name="denoising")
+    # digit-major latents: class c at c + (0, ±s); guidance halves the spread of every digit
+    signs = torch.tensor([1.0, -1.0]).repeat(10)[:, None]
+    centre = torch.arange(10.0).repeat_interleave(2)[:, None]
+    wide = torch.cat([centre, signs * 2.0], 1)
+    narrow = torch.cat([centre, signs * 1.0], 1)
+    np.testing.assert_allclose(study.class_spread(wide, 2), np.full(10, 2.0))
+    ratio = study.spread_ratio(narrow, wide, 2)
+    assert ratio.value == pytest.approx(0.5) and ratio.se == pytest.approx(0.0, abs=1e-15)

@@ -7,22 +7,26 @@
   schedule's steps) and `guided_score` (classifier-free guidance).
 - `losses`: implicit score matching (exact and Hutchinson divergence) and denoising score matching.
 - `training`: `Score2DConfig` and `train_score_model` (train-or-load, resumable).
-- `metrics`: `mean_nll`, `energy_distance`, `mmd_rbf`, `score_error_grid`.
-- `evaluation`: comparisons with their uncertainty (`binomial_se`, `compare_proportions`, `fid_bootstrap`,
-  `compare_fid`), for the latent guidance runs.
+- `metrics`: `mean_nll`, `energy_distance`, `mmd_rbf`, `score_error_grid`, `on_spiral_fraction`, and
+  `nll_estimate` / `energy_distance_estimate` with their standard errors.
+- `evaluation`: comparisons with their uncertainty in the book's wording (`proportion_estimate`,
+  `compare_proportions`, `fid_bootstrap`, `fid_estimate`, `compare_fid`), for the latent guidance runs.
+- `study`: the chapter's configuration, experiments and verdict sentences.
 """
 
-from .evaluation import Comparison, binomial_se, compare_fid, compare_proportions, fid_bootstrap
+from .evaluation import compare_fid, compare_proportions, fid_bootstrap, fid_estimate, proportion_estimate
 from .forward import DiffusedMixture, VPSchedule, no_score, per_sample, reverse_sample
 from .losses import (LOSSES, divergence_exact, divergence_hutchinson, dsm_loss, ism_exact_loss, ism_hutchinson_loss,
                      sample_steps)
-from .metrics import energy_distance, grid_points, mean_nll, mmd_rbf, score_error_grid
+from .metrics import (energy_distance, energy_distance_estimate, grid_points, mean_nll, mmd_rbf, nll_estimate,
+                      on_spiral_fraction, score_error_grid)
 from .nets import ConditionalScoreMLP, ScoreMLP, ScoreModel, guided_score, sinusoidal_embedding
 from .spiral import SpiralMixture, gaussian_mixture_log_prob, gaussian_mixture_score
 from .training import Score2DConfig, build_score_model, train_score_model
 
 __all__ = [
-    "Comparison", "binomial_se", "compare_fid", "compare_proportions", "fid_bootstrap",
+    "compare_fid", "compare_proportions", "fid_bootstrap", "fid_estimate", "proportion_estimate",
+    "energy_distance_estimate", "nll_estimate", "on_spiral_fraction",
     "ConditionalScoreMLP", "DiffusedMixture", "LOSSES", "Score2DConfig", "ScoreMLP", "ScoreModel", "SpiralMixture",
     "VPSchedule", "build_score_model", "divergence_exact", "divergence_hutchinson", "dsm_loss", "energy_distance",
     "gaussian_mixture_log_prob", "gaussian_mixture_score", "grid_points", "guided_score", "ism_exact_loss",

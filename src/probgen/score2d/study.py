@@ -17,13 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..reporting import Verdict, compare, join_words, rank
 from ..runtime import ConfigError, ProfileConfig
-from .evaluation import binomial_se, fid_bootstrap
+from ..stats import Estimate
+from .evaluation import fid_bootstrap, fid_estimate, proportion_estimate
 from .forward import reverse_sample
 from .nets import ScoreModel, guided_score
 from .training import Score2DConfig
 
-LOSS_NAMES = {"ism_exact": "implicit SM, exact divergence", "ism_hutchinson": "implicit SM, Hutchinson",
+LOSS_NAMES = {"ism_exact": "implicit SM (exact divergence)", "ism_hutchinson": "implicit SM (Hutchinson)",
               "dsm": "denoising SM"}
 # The latent CFG model as first built in this chapter (a 32-d embedding, 10% ∅ labels, and the spiral's schedule,
 # β₁ = `beta_1`); the notebook compares it with the exercise's settings (the `cfg_*` fields of `SpiralStudyConfig`).
@@ -116,17 +118,22 @@ def decode_for_classifier(vae_model, z: torch.Tensor) -> torch.Tensor:
 
 
 def judge(classifier, images: torch.Tensor, intended: np.ndarray | None = None) -> dict:
-    """Classifier verdicts on images in [−1, 1]: mean confidence (max probability), label entropy, accuracy."""
+    """Classifier verdicts on images in [−1, 1]: mean confidence (max probability) with the standard error of
+    that mean ("confidence_se"), label entropy, accuracy and the number correct ("correct")."""
     from ..metrics import predict_proba
 
     proba = predict_proba(classifier, images).double().numpy()
     predicted = proba.argmax(1)
     counts = np.bincount(predicted, minlength=10) / len(predicted)
     nonzero = counts[counts > 0]
-    out = {"confidence": float(proba.max(1).mean()), "label_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,  # + 0.0: no "-0.00"
+    top = proba.max(1)
+    out = {"confidence": float(top.mean()),
+           "confidence_se": float(top.std(ddof=1) / np.sqrt(len(top))) if len(top) > 1 else 0.0,
+           "label_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,  # + 0.0: no "-0.00"
            "predicted": predicted}
     if intended is not None:
-        out["accuracy"] = float((predicted == np.asarray(intended)).mean())
+        hits = predicted == np.asarray(intended)
+        out["accuracy"], out["correct"] = float(hits.mean()), int(hits.sum())
     return out
 
 
@@ -153,7 +160,7 @@ def evaluate_guidance(model: ScoreModel, *, vae_model, classifier, code_scale: f
         seed: seeds the start noise and the bootstrap.
     Returns:
         (rows, latents, fids): one dict per w (keys "w", "class accuracy", "accuracy se", "confidence",
-        "label entropy (bits)", "FID", "FID low", "FID high"), {w: (10·n_per_class, 2) latents}, and
+        "label entropy (bits)", "FID", "FID se", "FID low", "FID high"), {w: (10·n_per_class, 2) latents}, and
         {w: the `fid_bootstrap` result}.
     """
     from ..metrics import extract_features
@@ -171,8 +178,105 @@ def evaluate_guidance(model: ScoreModel, *, vae_model, classifier, code_scale: f
         fid = fid_bootstrap(extract_features(classifier, images), reference, n_boot=n_boot,
                             generator=np.random.default_rng(seed))
         rows.append({"w": float(w), "class accuracy": verdict["accuracy"],
-                     "accuracy se": binomial_se(verdict["accuracy"], len(intended)),
+                     "accuracy se": proportion_estimate(verdict["accuracy"], len(intended)).se,
                      "confidence": verdict["confidence"], "label entropy (bits)": verdict["label_entropy_bits"],
-                     "FID": fid["fid"], "FID low": fid["low"], "FID high": fid["high"]})
+                     "FID": fid["fid"], "FID se": fid["se"], "FID low": fid["low"], "FID high": fid["high"]})
         latents[float(w)], fids[float(w)] = z, fid
     return rows, latents, fids
+
+
+# ----- the chapter's verdicts: sentences computed from its numbers and their uncertainty ------------------------
+
+
+def loss_trend(history: dict, *, what: str) -> Verdict:
+    """Is a training loss still falling? The mean loss of the last fifth of the logged blocks against the fifth
+    before (each block the mean over 50 steps; at least two blocks a part), lower is better.
+
+    The blocks' spread within each part gives the standard errors (minibatch noise); the verdict reads "the last
+    fifth of training is better than the fifth before in … by x ± y" or "… cannot be told apart …".
+    """
+    loss = np.asarray(history["loss"], dtype=np.float64)
+    if loss.size < 4:
+        raise ValueError(f"need at least 4 logged loss blocks to compare two parts of training, got {loss.size}")
+    part = max(2, loss.size // 5)
+    last, before = Estimate.of_mean(loss[-part:]), Estimate.of_mean(loss[-2 * part:-part])
+    return compare(last, before, names=("the last fifth of training", "the fifth before"), quantity=f"{what} loss",
+                   better="lower", fmt="{:.4f}", tie="within the minibatch noise")
+
+
+def relative_change(verdict: Verdict, before: float) -> str:
+    """A loss trend's difference as a signed percentage of the earlier level: "−0.3 % ± 0.2 %"."""
+    d = verdict.difference
+    return f"{100 * d.value / abs(before):+.1f} % ± {100 * 1.96 * d.se / abs(before):.1f} %"
+
+
+def sample_verdicts(nll: dict[str, Estimate], on_arm: dict[str, Estimate], *, data: str = "data",
+                    off_arm_below: float = 0.5) -> dict[str, str]:
+    """The sentences on samples of learned scores: a ranking by NLL, and each model's mass on the arms.
+
+    Args:
+        nll: model name → mean NLL of its samples under the true mixture (lower is better); no data entry.
+        on_arm: model name → fraction of samples within 3σ0 of a component mean (`metrics.on_spiral_fraction`),
+            with an entry `data` for fresh data (the fraction a perfect model reaches).
+        off_arm_below: a model whose fraction is below this beyond its error "puts most of its samples off the
+            arms" (a diffuse cloud).
+    Returns:
+        {"nll_rank": …, "arm_<name>": one sentence per model, "off_arm": the models with most samples off the
+        arms, as a sentence}.
+    """
+    if data not in on_arm:
+        raise KeyError(f"on_arm needs the fraction of fresh data under {data!r}")
+    _, ranking = rank(nll, quantity="mean NLL under the true mixture", better="lower", unit="nats")
+    out = {"nll_rank": ranking}
+    off = []
+    for name in nll:
+        est = on_arm[name]
+        out[f"arm_{name}"] = compare(est, on_arm[data], names=(name, data), quantity="the fraction of samples on an arm",
+                                     better="higher", fmt="{:.3f}").sentence
+        if est.value + 1.96 * est.se < off_arm_below:
+            off.append(name)
+    out["off_arm"] = (f"most samples of {join_words(off)} lie off the arms (a diffuse cloud): fewer than "
+                      f"{off_arm_below:.0%} fall within 3σ₀ of a component mean, beyond the binomial error"
+                      if off else f"every learned score puts at least {off_arm_below:.0%} of its samples on an arm "
+                      f"(within the binomial error)")
+    return out
+
+
+def class_spread(latents: torch.Tensor, n_per_class: int) -> np.ndarray:
+    """(10,) root-mean-square distance of each digit's latents from their mean; latents (10·n, 2), digit-major."""
+    z = latents.reshape(10, n_per_class, -1).double()  # (10·n, 2) -> (10, n, 2)
+    return (z - z.mean(1, keepdim=True)).pow(2).sum(-1).mean(1).sqrt().numpy()
+
+
+def spread_ratio(guided: torch.Tensor, unguided: torch.Tensor, n_per_class: int) -> Estimate:
+    """How far one digit's latents spread under guidance relative to w = 0: the mean over the 10 digits of
+    their spread ratio, ± its standard error over the digits."""
+    return Estimate.of_mean(class_spread(guided, n_per_class) / class_spread(unguided, n_per_class))
+
+
+def floor_sentence(fids: dict[str, dict], floor: float) -> str:
+    """Where the FIDs stand against the floor (two real sets of the same N): the lowest, with its interval."""
+    if not fids:
+        raise ValueError("no FIDs to place against the floor")
+    name = min(fids, key=lambda k: fids[k]["fid"])
+    f = fids[name]
+    shown = f"{f['fid']:.1f} [{f['low']:.1f}, {f['high']:.1f}] ({name})"
+    if f["low"] > floor:
+        return (f"every FID lies above the floor of {floor:.1f}: the lowest, {shown}, is {f['fid'] / floor:.0f} "
+                f"times the floor")
+    return f"the lowest FID, {shown}, reaches the floor of {floor:.1f} within its interval"
+
+
+def error_sentence(ks: list[int], median_error: list[float], *, name: str) -> str:
+    """Where on the time axis a learned score errs most: the step k of the largest and of the smallest median
+    relative error on the grid (exact on that grid: no sampling error)."""
+    if len(ks) != len(median_error) or not ks:
+        raise ValueError("need one median error per step k")
+    worst, best = int(np.argmax(median_error)), int(np.argmin(median_error))
+    return (f"the median relative error of the {name} score on the grid is largest at k = {ks[worst]} "
+            f"({median_error[worst]:.2f}) and smallest at k = {ks[best]} ({median_error[best]:.3f})")
+
+
+def fid_estimates(fids: dict[float, dict]) -> dict[float, Estimate]:
+    """{w: `fid_bootstrap` result} -> {w: Estimate}."""
+    return {w: fid_estimate(f) for w, f in fids.items()}
