@@ -16,13 +16,14 @@ PYTEST_ARGS ?=
 TORCH_INDEX ?=
 TORCH_PIN = $(shell sed -n 's/^\(torch==[^ +]*\).*/\1/p' requirements.lock)
 
-.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock
+.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock check-reference
 
 help:
 	@echo "make report [PROFILE=smoke|quick|full]  install, run every notebook, build HTML + PDF book"
 	@echo "make test                               install, run unit tests and the notebooks (smoke) under pytest"
 	@echo "make notebooks PROFILE=... [NOTEBOOKS='09_trueskill']   only run notebooks into executed/"
 	@echo "make html | make pdf                    only build the book from executed/"
+	@echo "make check-reference PROFILE=quick      does this checkout's quick run reproduce results/reference/quick/ ?"
 	@echo "make data                               download missing data files (checksums verified); offline, say what goes where"
 	@echo "make data-check                         list data files found and their checksums; say what to do for the others"
 	@echo "make lock                               re-resolve requirements.txt into requirements.lock (after editing it)"
@@ -60,6 +61,10 @@ pdf: $(STAMP)
 
 # build.sh pdf builds the HTML first (and only the HTML when TeX is missing).
 book: pdf
+
+# Exit status 1 when a headline number deviates from the committed reference beyond its stated uncertainty.
+check-reference: $(STAMP)
+	$(PY) -m probgen.reference compare --profile $(PROFILE)
 
 report: notebooks book
 	@echo "report built from the '$(PROFILE)' profile: _build/html/index.html and _build/latex/probgen.pdf"
