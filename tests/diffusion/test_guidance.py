@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from probgen.diffusion import DDPM, NoiseSchedule
+from probgen.diffusion import DDPM, NoiseSchedule, guidance
 from probgen.diffusion.guidance import (
     Difference,
     Estimate,
@@ -17,6 +17,7 @@ from probgen.diffusion.guidance import (
     wilson_interval,
 )
 from probgen.nets import NULL_LABEL, UNet
+from probgen.reporting import compare_across
 from probgen.nets.unet import COND_MODES
 
 from ..nets.test_unet import TINY, UNET_ROUNDING_OPS, randomise
@@ -113,17 +114,143 @@ def test_estimate_checks_and_interval():
 
 
 # ----- verdicts ------------------------------------------------------------------------------------------------------
-def test_sweep_verdict_groups_the_scales_by_the_sign_of_the_difference():
+def test_sweep_verdict_is_the_shared_wording_with_the_differences():
     a = {0.0: Estimate(0.9, 0.01), 1.0: Estimate(0.5, 0.01), 3.0: Estimate(0.70, 0.02), 7.5: Estimate(0.80, 0.01)}
     b = {0.0: Estimate(0.6, 0.01), 1.0: Estimate(0.7, 0.01), 3.0: Estimate(0.71, 0.02), 7.5: Estimate(0.80, 0.01)}
+    rule, _ = compare_across(a, b, names=("A", "B"), quantity="class accuracy", label="guidance scale",
+                             key_fmt="w = {:g}")
     text = sweep_verdict(a, b, names=("A", "B"), quantity="class accuracy")
-    assert text == ("A's class accuracy is higher than B's at w = 0 (by 0.30 ± 0.03); lower at w = 1 (by 0.20 ± 0.03);"
-                    " within the noise at w = 3 and 7.5")
-    only_noise = sweep_verdict({1.0: Estimate(1.0, 1.0)}, {1.0: Estimate(1.5, 1.0)}, names=("A", "B"), quantity="FID")
-    assert only_noise == "A's FID is within the noise of B's at w = 1"
-    assert sweep_verdict(b, a, names=("B", "A"), quantity="x").startswith("B's x is higher than A's at w = 1 (by 0.20")
+    assert text == (rule + " (A minus B at w = 0, 1, 3 and 7.5: +0.30 ± 0.03, −0.20 ± 0.03, −0.01 ± 0.06 and "
+                    "+0.00 ± 0.03)")
+    assert rule == ("A is better than B in class accuracy at guidance scale w = 0; B is better at w = 1; "
+                    "they cannot be told apart at w = 3 and w = 7.5")
+    # lower is better (an FID): the same numbers crown the other method
+    assert sweep_verdict(a, b, names=("A", "B"), quantity="FID", better="lower").startswith(
+        "A is better than B in FID at guidance scale w = 1; B is better at w = 0")
+    assert sweep_verdict({1.0: Estimate(1.0, 1.0)}, {1.0: Estimate(1.5, 1.0)}, names=("A", "B"), quantity="FID",
+                         symbol="s").startswith("A and B cannot be told apart in FID at any guidance scale at this N")
     with pytest.raises(ValueError, match="share no guidance scale"):
         sweep_verdict({0.0: Estimate(1, 0)}, {1.0: Estimate(1, 0)}, names=("A", "B"), quantity="FID")
+
+
+N = 1000  # samples per row of the made-up tables
+
+
+def made_up_sweep(acc: dict[str, tuple[float, ...]], fid: dict[str, tuple[float, ...]], ws=(0.0, 1.0, 3.0),
+                  fid_se: float = 1.0):
+    """A classifier-free guidance sweep: class accuracies and FIDs per mode and w (the FID at the common N too)."""
+    import pandas as pd
+
+    rows = [{"mode": m, "w": w, "correct": round(a * N), "FID": f, "FID se": fid_se, "common FID": f,
+             "common FID se": fid_se} for m in acc for w, a, f in zip(ws, acc[m], fid[m])]
+    return pd.DataFrame(rows)
+
+
+def made_up_cg(acc: tuple[float, ...], fid: tuple[float, ...], scales=(0.0, 3.0, 30.0), fid_se: float = 1.0,
+               n: int = N):
+    import pandas as pd
+
+    return pd.DataFrame([{"s": s, "correct": round(a * n), "FID": f, "FID se": fid_se, "common FID": f,
+                          "common FID se": fid_se} for s, a, f in zip(scales, acc, fid)])
+
+
+def test_cfg_verdicts_follow_the_numbers_and_flip_with_them():
+    # guidance raises accuracy and, past w = 1, the FID; cross-attention conveys the label better at every w
+    sweep = made_up_sweep({"add": (0.70, 0.90, 0.99), "cross_attention": (0.90, 0.97, 0.999)},
+                          {"add": (20.0, 12.0, 30.0), "cross_attention": (19.0, 11.0, 29.0)})
+    v = guidance.cfg_verdicts(sweep, n=N)
+    assert set(v) == {"cfg_best", "cfg_tradeoff", "cross_attention_acc", "cross_attention_fid"}
+    assert v["cfg_best"].startswith("w = 1 has the best FID (12.00 ± 1.96): better than w = 0 by 8.00 ± 2.77")
+    assert v["cfg_tradeoff"].startswith("w = 3 is better than w = 0 in class accuracy by 0.290 ± ")
+    assert ", and w = 0 is better than w = 3 in FID by 10.00 ± 2.77" in v["cfg_tradeoff"]
+    assert v["cross_attention_acc"].startswith(
+        "Cross-attention conditioning is better than embedding conditioning in class accuracy at every guidance "
+        "scale (")
+    assert v["cross_attention_fid"].startswith(  # one FID unit apart with se 1 each: inside the noise
+        "Cross-attention conditioning and embedding conditioning cannot be told apart in FID at any guidance scale")
+    # the other way round: guidance lowers accuracy and the FID falls with w; the embedding wins in accuracy
+    flipped = made_up_sweep({"add": (0.99, 0.90, 0.70), "cross_attention": (0.90, 0.80, 0.60)},
+                            {"add": (30.0, 12.0, 5.0), "cross_attention": (40.0, 22.0, 15.0)})
+    v = guidance.cfg_verdicts(flipped, n=N)
+    assert v["cfg_best"].startswith("w = 3 has the best FID (5.00 ± 1.96): better than w = 1 by 7.00 ± 2.77")
+    assert v["cfg_tradeoff"].startswith("w = 0 is better than w = 3 in class accuracy by 0.290 ± ")
+    assert ", and w = 3 is better than w = 0 in FID by 25.00 ± 2.77" in v["cfg_tradeoff"]
+    assert v["cross_attention_acc"].startswith(
+        "Embedding conditioning is better than cross-attention conditioning in class accuracy at every guidance scale")
+    assert v["cross_attention_fid"].startswith(
+        "Embedding conditioning is better than cross-attention conditioning in FID at every guidance scale")
+    # a tie: nothing resolved, and no sentence claims a winner
+    tie = made_up_sweep({"add": (0.80, 0.80, 0.81), "input_channels": (0.81, 0.80, 0.80)},
+                        {"add": (20.0, 20.5, 21.0), "input_channels": (20.5, 20.0, 20.0)}, fid_se=2.0)
+    v = guidance.cfg_verdicts(tie, n=N)
+    assert v["cfg_best"].startswith("w = 0, w = 1 and w = 3 cannot be told apart in FID at this N")
+    assert v["cfg_tradeoff"] == ("w = 3 and w = 0 cannot be told apart in class accuracy at this N (0.810 ± 0.024 "
+                                 "against 0.800 ± 0.025; difference +0.010 ± 0.035), and w = 3 and w = 0 cannot be "
+                                 "told apart in FID at this N (21.00 ± 3.92 against 20.00 ± 3.92; difference +1.00 "
+                                 "± 5.54)")
+    assert all("better" not in text for text in v.values())
+    assert v["input_channels_acc"].startswith("Input-channel conditioning and embedding conditioning cannot be told")
+
+
+def test_cg_verdicts_follow_the_numbers_and_flip_with_them():
+    v = guidance.cg_verdicts(made_up_cg((0.10, 0.55, 0.75), (28.0, 28.5, 40.0)), n=N)
+    assert v["cg_chance"].startswith("the unguided sampler (s = 0) and chance cannot be told apart in class accuracy")
+    assert v["cg_best"].startswith("s = 30 has the best class accuracy (0.750 ± 0.027): better than s = 3 by 0.200")
+    assert v["cg_fid"].startswith("s = 0 is better than s = 30 in FID by 12.00 ± 2.77")
+    v = guidance.cg_verdicts(made_up_cg((0.16, 0.55, 0.35), (40.0, 28.5, 28.0)), n=N)
+    assert v["cg_chance"].startswith("the unguided sampler (s = 0) is better than chance in class accuracy by 0.060")
+    assert v["cg_best"].startswith("s = 3 has the best class accuracy (0.550 ± 0.031): better than s = 30 by 0.200")
+    assert v["cg_fid"].startswith("s = 30 is better than s = 0 in FID by 12.00 ± 2.77")
+    v = guidance.cg_verdicts(made_up_cg((0.10, 0.11, 0.10), (28.0, 28.5, 28.0)), n=N)
+    assert v["cg_best"].startswith("s = 3, s = 0 and s = 30 cannot be told apart in class accuracy at this N")
+    assert v["cg_fid"].startswith("s = 30 and s = 0 cannot be told apart in FID at this N")
+    with pytest.raises(ValueError, match="unguided scale s = 0"):
+        guidance.cg_verdicts(made_up_cg((0.5, 0.6), (1.0, 2.0), scales=(1.0, 3.0)), n=N)
+
+
+def test_cfg_against_cg_flips_and_only_a_resolved_gap_is_explained():
+    sweep = made_up_sweep({"add": (0.8, 0.9, 1.0)}, {"add": (20.0, 15.0, 40.0)})
+    ahead = guidance.cfg_vs_cg_verdict(sweep, made_up_cg((0.1, 0.5, 0.7), (28.0, 28.0, 32.0)), n_cfg=N, n_cg=N)
+    assert ahead.startswith("classifier-free guidance (w = 3) is better than classifier guidance (s = 30) in class "
+                            "accuracy by 0.300 ± ")
+    assert "; classifier guidance (s = 30) is better than classifier-free guidance (w = 3) in FID by 8.00" in ahead
+    assert ahead.endswith("would be expected to narrow the gap in class accuracy; ours is deliberately small")
+    behind = guidance.cfg_vs_cg_verdict(sweep, made_up_cg((0.1, 0.5, 1.0), (28.0, 28.0, 45.0)), n_cfg=N, n_cg=N)
+    assert behind.startswith("classifier-free guidance (w = 3) and classifier guidance (s = 30) cannot be told "
+                             "apart in class accuracy at this N")
+    assert "; classifier-free guidance (w = 3) is better than classifier guidance (s = 30) in FID by 5.00" in behind
+    assert "narrow the gap" not in behind
+    tie = guidance.cfg_vs_cg_verdict(sweep, made_up_cg((0.1, 0.5, 0.996), (28.0, 28.0, 41.0), n=500),
+                                    n_cfg=N, n_cg=500)
+    assert "cannot be told apart in FID at N = 500" in tie and "better" not in tie
+    with pytest.raises(KeyError, match="common FID"):
+        guidance.cfg_vs_cg_verdict(sweep.drop(columns=["common FID"]), made_up_cg((0.1,), (1.0,), scales=(0.0,)),
+                                   n_cfg=N, n_cg=N)
+
+
+def test_chance_verdict_against_one_in_ten_and_a_majority_share():
+    assert guidance.chance_verdict(100, 1000, name="A").startswith("A and chance cannot be told apart")
+    assert guidance.chance_verdict(200, 1000, name="A").startswith("A is better than chance in class accuracy by "
+                                                                   "0.100 ± ")
+    assert guidance.chance_verdict(106, 1000, name="A", chance=0.126, chance_name="the majority",
+                                   quantity="accuracy").startswith("the majority is better than A in accuracy by 0.020")
+    with pytest.raises(ValueError, match="rate in"):
+        guidance.chance_verdict(1, 10, name="A", chance=1.5)
+
+
+def test_sweep_display_shows_intervals_n_floor_and_ceiling():
+    import pandas as pd
+
+    table = pd.DataFrame({"s": [0.0, 5.0], "correct": [5, 10], "FID": [50.0, 40.0], "FID se": [2.0, 1.0],
+                          "samples/s": [3.0, 1.0]})
+    shown = guidance.sweep_display(table, keys={"s": "scale s"}, n=10, floor=3.14159, ceiling=300.4)
+    lo, hi = wilson_interval(5, 10)
+    assert list(shown.columns) == ["scale s", "class accuracy [95%] (of 10)",
+                                   "FID ± 95% (N = 10; floor 3.14, ceiling 300)", "samples/s"]
+    assert shown.iloc[0, 1] == f"0.500 [{lo:.3f}, {hi:.3f}]"
+    assert list(shown.iloc[:, 2]) == ["50.00 ± 3.92", "40.00 ± 1.96"]
+    with pytest.raises(KeyError, match="FID se"):
+        guidance.sweep_display(table.drop(columns=["FID se"]), keys={"s": "scale s"}, n=10, floor=1, ceiling=2)
 
 
 def test_plot_conditioning_sweep_draws_every_mode_with_its_error_bars():

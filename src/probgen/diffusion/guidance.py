@@ -13,11 +13,12 @@ The classifier must be trained on x_t ~ q(x_t | x_0) at every t, which is why it
 FID classifier: that one has only seen clean digits. Classifier-free guidance (`DDPM.eps` with
 `guidance_scale`) needs no such classifier; see the chapter for the comparison.
 
-The second half of the module compares guided samplers with their uncertainty, for the chapter's
-comparison of conditioning mechanisms (`UNetConfig.cond_mode`): class accuracy with a binomial
-standard error and Wilson bars, FID with the bootstrap standard error of `study.evaluate_sampler`,
-computed sentences that compare two methods over the guidance scales (`sweep_verdict`), and the
-figure of both against w.
+The second half of the module compares guided samplers with their uncertainty: class accuracy with a
+binomial standard error and Wilson bars, FID with the bootstrap standard error of
+`study.evaluate_sampler`. Every sentence of the chapter that judges a result is worded here through
+`probgen.reporting` (`cfg_verdicts`, `cg_verdicts`, `cfg_vs_cg_verdict`, `chance_verdict`, and
+`sweep_verdict` for two methods over the guidance scales), so it reads correctly at every profile;
+`sweep_display` is the chapter's table and `plot_conditioning_sweep` its figure against w.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..nets.unet import ResBlock, sinusoidal_embedding
+from ..reporting import compare, compare_across, join_words, rank
 from ..runtime import ConfigError, FromDict
 from ..stats import Difference, Estimate, binomial_estimate, wilson_interval  # noqa: F401 (re-exported)
 from .schedules import NoiseSchedule, gather
@@ -132,37 +134,211 @@ def classifier_guided_eps(ddpm, classifier: NoisyClassifier, scale: float):
     return eps_fn
 
 
-# ----- comparing conditioning mechanisms: estimates with their standard errors ------------------------------------
+# ----- comparing guided samplers: estimates with their standard errors, computed verdicts --------------------------
+#
+# Every sentence of the chapter that compares results is worded here by `probgen.reporting` (compare,
+# compare_across, rank), from class accuracies with binomial standard errors and FIDs with bootstrap standard
+# errors, so the chapter reads correctly at every profile. ± is z = 1.96 standard errors (a 5 % test of each
+# comparison, not corrected for the several a page makes).
 
-def _join(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+MODE_NAMES = {"add": "embedding", "cross_attention": "cross-attention", "input_channels": "input-channel"}
+"""The conditioning mechanisms (`UNetConfig.cond_mode`) as the chapter names them."""
+
+CHANCE = 0.1  # the accuracy of a sample that ignores its requested digit, when the ten digits are requested equally
+
+
+def _signed(x: float, fmt: str) -> str:
+    return ("−" + fmt.format(-x)) if x < 0 else "+" + fmt.format(x)
 
 
 def sweep_verdict(a: dict[float, Estimate], b: dict[float, Estimate], *, names: tuple[str, str], quantity: str,
-                  fmt: str = "{:.2f}", z: float = 1.96) -> str:
-    """One sentence comparing a quantity of two methods at every guidance scale w they share.
+                  better: str = "higher", fmt: str = "{:.2f}", symbol: str = "w", z: float = 1.96) -> str:
+    """One sentence comparing a quantity of two methods at every guidance scale they share.
 
-    E.g. "cross-attention's class accuracy is higher than the embedding's at w = 0 (by 0.12 ± 0.05); within the
-    noise at w = 1, 3 and 7.5", the ± being z standard errors of the difference. Two values count as different
-    when their difference exceeds z standard errors of it (z = 1.96: a 5% test at each w, not corrected for the
-    several w).
+    The verdict is `reporting.compare_across`'s (the rule and its exceptions, "A is better than B in FID at every
+    guidance scale except w = 0, where they cannot be told apart"), followed by the differences A − B at each
+    scale with ± z standard errors ("(A minus B at w = 0 and 3: −0.52 ± 0.06 and +0.01 ± 0.05)"), so the
+    sentence states its uncertainty.
+
+    Args:
+        a, b: guidance scale → `Estimate` (a class accuracy from `binomial_estimate`, an FID with its bootstrap se).
+        better: "higher" (accuracy) or "lower" (FID).
+        symbol: the scale's symbol in the sentence ("w" for classifier-free, "s" for classifier guidance).
     """
-    ws = sorted(set(a) & set(b))
-    if not ws:
-        raise ValueError("the two methods share no guidance scale w to compare at")
-    groups: dict[int, list[str]] = {1: [], -1: [], 0: []}
-    for w in ws:
-        d = Difference(a[w], b[w], z)
-        shown = f"{w:g}" if d.sign == 0 else f"{w:g} (by {fmt.format(abs(d.value))} ± {fmt.format(z * d.se)})"
-        groups[d.sign].append(shown)
-    clauses = []
-    for s, word in ((1, "higher"), (-1, "lower"), (0, "within the noise")):
-        if groups[s]:
-            if not clauses:  # the first clause names the other method
-                word = f"within the noise of {names[1]}'s" if s == 0 else f"{word} than {names[1]}'s"
-            clauses.append(f"{word} at w = {_join(groups[s])}")
-    return f"{names[0]}'s {quantity} is " + "; ".join(clauses)
+    scales = sorted(set(a) & set(b))
+    if not scales:
+        raise ValueError(f"the two methods share no guidance scale {symbol} to compare at")
+    text, verdicts = compare_across({w: a[w] for w in scales}, {w: b[w] for w in scales}, names=names,
+                                    quantity=quantity, label="guidance scale", better=better,
+                                    key_fmt=f"{symbol} = {{:g}}", fmt=fmt, z=z)
+    diffs = [f"{_signed(verdicts[w].difference.value, fmt)} ± {fmt.format(z * verdicts[w].difference.se)}"
+             for w in scales]
+    where = join_words([f"{w:g}" for w in scales])
+    return f"{text} ({names[0]} minus {names[1]} at {symbol} = {where}: {join_words(diffs)})"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def chance_verdict(correct: int, n: int, *, name: str, chance: float = CHANCE, chance_name: str = "chance",
+                   quantity: str = "class accuracy") -> str:
+    """Whether `correct` of `n` is told apart from an exact chance rate.
+
+    E.g. "the unguided sampler and chance cannot be told apart in class accuracy at this N (0.120 ± 0.040 against
+    0.100; …)"; the accuracy carries its binomial standard error (`binomial_estimate`). The default chance, one
+    in ten, is that of a sample that ignores its request when the ten digits are requested equally often; for a
+    classifier that sees no signal on a fixed test set it is the share of the most frequent digit.
+    """
+    if not 0.0 <= chance <= 1.0:
+        raise ValueError(f"chance={chance!r} must be a rate in [0, 1]")
+    return compare(binomial_estimate(int(correct), int(n)), chance, names=(name, chance_name),
+                   quantity=quantity, fmt="{:.3f}").sentence
+
+
+def _estimates(table, key: str, value: str, se: str | None = None, n: int | None = None) -> dict[float, Estimate]:
+    """{table[key]: Estimate} from a value column and its se column, or from correct counts of n (binomial)."""
+    if n is not None:
+        return {float(k): binomial_estimate(int(c), int(n)) for k, c in zip(table[key], table[value])}
+    return {float(k): Estimate(float(v), float(s)) for k, v, s in zip(table[key], table[value], table[se])}
+
+
+SWEEP_COLUMNS = ("mode", "w", "correct", "FID", "FID se")
+CG_COLUMNS = ("s", "correct", "FID", "FID se")
+COMMON_COLUMNS = ("common FID", "common FID se")
+
+
+def _check_columns(table, columns, what: str) -> None:
+    missing = sorted(set(columns) - set(table.columns))
+    if missing:
+        raise KeyError(f"the {what} lacks column(s) {missing}; it needs {list(columns)}")
+
+
+def cfg_verdicts(sweep, *, n: int, main: str = "add", names: dict[str, str] | None = None,
+                 z: float = 1.96) -> dict[str, str]:
+    """The sentences that judge the classifier-free guidance sweep.
+
+    Args:
+        sweep: one row per (conditioning mode, w) with columns `SWEEP_COLUMNS`: "correct" samples of the
+            requested class out of n, the FID at N = n and its bootstrap standard error.
+        main: the conditioning mode the others are compared with.
+        names: mode → its name in the sentences (default `MODE_NAMES`).
+    Returns:
+        {"cfg_best": which w of `main` has the lowest FID and what it is told apart from;
+         "cfg_tradeoff": class accuracy and FID of `main` at the largest w against the smallest;
+         "<mode>_acc", "<mode>_fid" for each other mode: against `main` at every w (capitalised, as each
+         starts a sentence)}.
+    """
+    names = dict(MODE_NAMES if names is None else names)
+    _check_columns(sweep, SWEEP_COLUMNS, "sweep")
+    by_mode = {m: rows for m, rows in sweep.groupby("mode")}
+    if main not in by_mode:
+        raise ValueError(f"the sweep has no rows of the main mode {main!r}; it has {sorted(by_mode)}")
+    unnamed = sorted(set(by_mode) - set(names))
+    if unnamed:
+        raise KeyError(f"no name for conditioning mode(s) {unnamed}; names has {sorted(names)}")
+    acc = {m: _estimates(rows, "w", "correct", n=n) for m, rows in by_mode.items()}
+    fid = {m: _estimates(rows, "w", "FID", "FID se") for m, rows in by_mode.items()}
+    w_lo, w_hi = min(acc[main]), max(acc[main])
+    out = {}
+    _, out["cfg_best"] = rank({f"w = {w:g}": e for w, e in fid[main].items()}, quantity="FID", better="lower", z=z)
+    at = (f"w = {w_hi:g}", f"w = {w_lo:g}")
+    out["cfg_tradeoff"] = (
+        compare(acc[main][w_hi], acc[main][w_lo], names=at, quantity="class accuracy", fmt="{:.3f}", z=z).sentence
+        + ", and " + compare(fid[main][w_hi], fid[main][w_lo], names=at, quantity="FID", better="lower",
+                             z=z).sentence)
+    for mode in (m for m in names if m in by_mode and m != main):
+        pair = (f"{names[mode]} conditioning", f"{names[main]} conditioning")
+        out[f"{mode}_acc"] = _capital(sweep_verdict(acc[mode], acc[main], names=pair, quantity="class accuracy",
+                                                    fmt="{:.3f}", z=z))
+        out[f"{mode}_fid"] = _capital(sweep_verdict(fid[mode], fid[main], names=pair, quantity="FID",
+                                                    better="lower", z=z))
+    return out
+
+
+def cg_verdicts(cg, *, n: int, z: float = 1.96) -> dict[str, str]:
+    """The sentences that judge the classifier-guidance sweep.
+
+    Args:
+        cg: one row per scale s with columns `CG_COLUMNS` ("correct" of n, the FID at N = n and its se); it
+            must hold the unguided s = 0.
+    Returns:
+        {"cg_chance": the unguided sampler (s = 0) against chance; "cg_best": which s has the best class
+         accuracy and what it is told apart from; "cg_fid": the FID at the largest s against s = 0}.
+    """
+    _check_columns(cg, CG_COLUMNS, "classifier-guidance table")
+    scales = cg["s"].astype(float)
+    if not (scales == 0.0).any():
+        raise ValueError(f"the classifier-guidance table needs the unguided scale s = 0; it has {list(cg['s'])}")
+    acc, fid = _estimates(cg, "s", "correct", n=n), _estimates(cg, "s", "FID", "FID se")
+    s_hi = max(acc)
+    _, best = rank({f"s = {s:g}": e for s, e in acc.items()}, quantity="class accuracy", fmt="{:.3f}", z=z)
+    return {"cg_chance": chance_verdict(int(cg.loc[scales == 0.0, "correct"].iloc[0]), n,
+                                        name="the unguided sampler (s = 0)"),
+            "cg_best": best,
+            "cg_fid": compare(fid[s_hi], fid[0.0], names=(f"s = {s_hi:g}", "s = 0"), quantity="FID",
+                              better="lower", z=z).sentence}
+
+
+def cfg_vs_cg_verdict(sweep, cg, *, n_cfg: int, n_cg: int, main: str = "add", z: float = 1.96) -> str:
+    """Classifier-free guidance (mode `main`) at its largest w against classifier guidance at its largest s.
+
+    Class accuracy from the correct counts (out of n_cfg and n_cg); FID at the common N = min(n_cfg, n_cg),
+    from the "common FID" and "common FID se" columns of both tables, since FIDs at different N are not
+    comparable. A sentence on the noisy classifier follows when the run resolves a gap in accuracy.
+    """
+    _check_columns(sweep, SWEEP_COLUMNS + COMMON_COLUMNS, "sweep")
+    _check_columns(cg, CG_COLUMNS + COMMON_COLUMNS, "classifier-guidance table")
+    rows = sweep[sweep["mode"] == main]
+    if rows.empty:
+        raise ValueError(f"the sweep has no rows of the main mode {main!r}")
+    acc_cfg, acc_cg = _estimates(rows, "w", "correct", n=n_cfg), _estimates(cg, "s", "correct", n=n_cg)
+    fid_cfg, fid_cg = (_estimates(t, k, *COMMON_COLUMNS) for t, k in ((rows, "w"), (cg, "s")))
+    w_hi, s_hi = max(acc_cfg), max(acc_cg)
+    pair = (f"classifier-free guidance (w = {w_hi:g})", f"classifier guidance (s = {s_hi:g})")
+    v_acc = compare(acc_cfg[w_hi], acc_cg[s_hi], names=pair, quantity="class accuracy", fmt="{:.3f}", z=z)
+    v_fid = compare(fid_cfg[w_hi], fid_cg[s_hi], names=pair, quantity="FID", better="lower",
+                    tie=f"at N = {min(n_cfg, n_cg)}", z=z)
+    text = v_acc.sentence + "; " + v_fid.sentence
+    if v_acc.sign > 0:  # only a gap that this run resolves can be narrowed
+        text += (". A better classifier of noisy images (more training, a larger network) would be expected to "
+                 "narrow the gap in class accuracy; ours is deliberately small")
+    return text
+
+
+def chapter_verdicts(sweep, cg, *, n_cfg: int, n_cg: int, main: str = "add",
+                     names: dict[str, str] | None = None, z: float = 1.96) -> dict[str, str]:
+    """Every sentence of the guidance chapter that compares results: `cfg_verdicts`, `cg_verdicts` and
+    "cfg_vs_cg" (`cfg_vs_cg_verdict`) in one dict."""
+    return {**cfg_verdicts(sweep, n=n_cfg, main=main, names=names, z=z), **cg_verdicts(cg, n=n_cg, z=z),
+            "cfg_vs_cg": cfg_vs_cg_verdict(sweep, cg, n_cfg=n_cfg, n_cg=n_cg, main=main, z=z)}
+
+
+def sweep_display(table, *, keys: dict[str, str], n: int, floor: float, ceiling: float, z: float = 1.96):
+    """A guided-sampling table as the chapter shows it: the keys, the class accuracy with its Wilson interval,
+    the FID ± z bootstrap standard errors with its N, floor and ceiling in the header, and samples/s.
+
+    Args:
+        table: rows with "correct" (of n), "FID", "FID se", "samples/s" and the `keys` columns.
+        keys: column → its name in the shown table (e.g. {"conditioning": "conditioning", "w": "w"}).
+        n, floor, ceiling: the samples per row (the binomial n and the FID's N) and the FID's floor (two real
+            sets of N images) and ceiling (noise against real) at that N.
+    Returns:
+        a DataFrame of strings and numbers for `tables.show`.
+    """
+    import pandas as pd
+
+    missing = sorted({"correct", "FID", "FID se", "samples/s", *keys} - set(table.columns))
+    if missing:
+        raise KeyError(f"the table lacks column(s) {missing}")
+    shown = pd.DataFrame({new: table[old].to_numpy() for old, new in keys.items()})
+    intervals = [wilson_interval(int(k), n, z) for k in table["correct"]]
+    shown[f"class accuracy [95%] (of {n})"] = [f"{k / n:.3f} [{lo:.3f}, {hi:.3f}]"
+                                                for k, (lo, hi) in zip(table["correct"], intervals)]
+    shown[f"FID ± 95% (N = {n}; floor {floor:.2f}, ceiling {ceiling:.0f})"] = [
+        f"{f:.2f} ± {z * s:.2f}" for f, s in zip(table["FID"], table["FID se"])]
+    shown["samples/s"] = table["samples/s"].to_numpy()
+    return shown
 
 
 def plot_conditioning_sweep(sweep, *, n: int, names: dict[str, str], floor: float | None = None, z: float = 1.96):
