@@ -93,9 +93,10 @@ def test_sde_sampler_grid_names_nfe_and_draws():
     cfg = FlowStudyConfig.for_profile("smoke", sde_steps=(3,), pf_steps=(2, 4))
     model = ScoreSDE(NoiseIsInput(), make_sde("ve"), data_shape=(1, 2, 2), input_scaling=True)
     grid = sde_samplers(model, cfg)
-    assert [(s.solver, s.name, s.nfe) for s in grid] == [
-        ("reverse SDE (Euler–Maruyama)", "em-3-denoised", 3), ("predictor–corrector", "pc-3-denoised", 6),
-        ("probability-flow ODE (Heun)", "pf-heun-2-denoised", 3), ("probability-flow ODE (Heun)", "pf-heun-4-denoised", 7)]
+    assert [(s.solver, s.name, s.steps, s.nfe) for s in grid] == [
+        ("reverse SDE (Euler–Maruyama)", "em-3-denoised", 3, 3), ("predictor–corrector", "pc-3-denoised", 3, 6),
+        ("probability-flow ODE (Heun)", "pf-heun-2-denoised", 2, 3),
+        ("probability-flow ODE (Heun)", "pf-heun-4-denoised", 4, 7)]
     for s in grid:
         out = s.sample(5, torch.Generator().manual_seed(0))
         assert out.nfe == s.nfe  # the NFE in the table is the one the sampler counted

@@ -2,10 +2,13 @@
 
 - `matching`: `FlowMatching` (straight-line conditional flow matching; `loss`, `velocity`, `sample` with Euler or
   Heun, `pair_dataset` for reflow) and its result `FlowSample`.
-- `straightness`: `straightness` (Liu et al.'s measure, `PathStraightness`) and `euler_jump_error`.
+- `straightness`: `straightness` (Liu et al.'s measure, `PathStraightness`) and `euler_jump_error`, from the
+  per-sample `path_energies` and `euler_jump_norms`.
+- `verdicts`: the chapter's sentences that compare results, worded from the numbers and their uncertainty.
 """
 
 from .matching import METHODS, FlowMatching, FlowSample
-from .straightness import PathStraightness, euler_jump_error, straightness
+from .straightness import PathStraightness, euler_jump_error, euler_jump_norms, path_energies, straightness
 
-__all__ = ["FlowMatching", "FlowSample", "METHODS", "PathStraightness", "euler_jump_error", "straightness"]
+__all__ = ["FlowMatching", "FlowSample", "METHODS", "PathStraightness", "euler_jump_error", "euler_jump_norms",
+           "path_energies", "straightness"]

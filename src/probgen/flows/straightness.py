@@ -44,11 +44,12 @@ def _check_path(path: torch.Tensor) -> None:
                           "FlowMatching.sample(..., return_path=True)")
 
 
-def straightness(path: torch.Tensor, times: torch.Tensor | None = None) -> PathStraightness:
-    """`PathStraightness` of a discrete trajectory (K + 1, B, ...) at `times` (K + 1,) (default: even on [0, 1]).
+def path_energies(path: torch.Tensor, times: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, the kinetic energy ∫‖ẋ‖² dt ≈ Σ_k ‖Δx_k‖²/Δt_k and the squared displacement ‖x_1 − x_0‖² of a
+    discrete trajectory (K + 1, B, ...) at `times` (K + 1,) (default: even on [0, 1]); each (B,), float64.
 
-    The velocity on step k is the finite difference Δx_k/Δt_k, so ∫‖ẋ‖² ≈ Σ_k ‖Δx_k‖²/Δt_k; for an Euler path this
-    is exactly Σ_k ‖v_k‖² Δt_k, and by Cauchy–Schwarz the excess stays ≥ 0 for any discrete path.
+    For an Euler path the kinetic energy is exactly Σ_k ‖v_k‖² Δt_k, and by Cauchy–Schwarz it is ≥ the
+    displacement for any discrete path. `straightness` averages these over the samples.
     """
     _check_path(path)
     steps = path.shape[0] - 1
@@ -56,14 +57,32 @@ def straightness(path: torch.Tensor, times: torch.Tensor | None = None) -> PathS
         times = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
     if times.shape != (steps + 1,) or not torch.all(times[1:] > times[:-1]):
         raise ConfigError(f"times must be increasing with shape ({steps + 1},), got {tuple(times.shape)}")
-    p = path.double().flatten(2)  # (K + 1, B, D)
+    p = path.double().flatten(2)  # (K + 1, B, ...) -> (K + 1, B, D)
     dt = (times[1:] - times[:-1]).to(p)  # (K,)
-    kinetic = ((p[1:] - p[:-1]).pow(2).sum(-1) / dt[:, None]).sum(0).mean()  # Σ_k ‖Δx_k‖²/Δt_k, averaged over B
-    displacement = (p[-1] - p[0]).pow(2).sum(-1).mean()
+    kinetic = ((p[1:] - p[:-1]).pow(2).sum(-1) / dt[:, None]).sum(0)  # (B,)
+    displacement = (p[-1] - p[0]).pow(2).sum(-1)  # (B,)
+    return kinetic, displacement
+
+
+def straightness(path: torch.Tensor, times: torch.Tensor | None = None) -> PathStraightness:
+    """`PathStraightness` of a discrete trajectory (K + 1, B, ...) at `times` (K + 1,) (default: even on [0, 1]):
+    the means over the B samples of `path_energies`, so the excess stays ≥ 0 for any discrete path."""
+    kinetic, displacement = (e.mean() for e in path_energies(path, times))
     return PathStraightness(float(kinetic), float(displacement), float(kinetic - displacement))
 
 
 @torch.no_grad()
+def euler_jump_norms(flow: FlowMatching, path: torch.Tensor,
+                     y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample of `path` (K + 1, B, ...), the miss ‖x_1 − x_0 − v(x_0, 0)‖ of a one-step Euler jump and the
+    jump length ‖x_1 − x_0‖; each (B,). `euler_jump_error` is the ratio of their means."""
+    _check_path(path)
+    x0, x1 = path[0], path[-1]
+    jump = x1 - x0
+    miss = jump - flow.velocity(x0.to(**param_like(flow.network)), 0.0, y).to(jump)
+    return miss.flatten(1).norm(dim=1), jump.flatten(1).norm(dim=1)  # (B, ...) -> (B,)
+
+
 def euler_jump_error(flow: FlowMatching, path: torch.Tensor, y: torch.Tensor | None = None) -> float:
     """The relative error of jumping from x_0 to x_1 in one Euler step of the flow's velocity:
 
@@ -72,8 +91,5 @@ def euler_jump_error(flow: FlowMatching, path: torch.Tensor, y: torch.Tensor | N
     a cheap curvature measure: 0 when the initial velocity already points at the endpoint with the right length,
     as on straight constant-speed paths. A ratio of means, so samples that barely move do not dominate it.
     """
-    _check_path(path)
-    x0, x1 = path[0], path[-1]
-    jump = x1 - x0
-    miss = jump - flow.velocity(x0.to(**param_like(flow.network)), 0.0, y).to(jump)
-    return float(miss.flatten(1).norm(dim=1).mean() / jump.flatten(1).norm(dim=1).mean())
+    miss, jump = euler_jump_norms(flow, path, y)
+    return float(miss.mean() / jump.mean())

@@ -29,6 +29,8 @@ from .matching import FlowMatching
 IMAGE_SHAPE = (1, 28, 28)
 SDE_KINDS = ("vp", "subvp", "ve")
 SDE_NAMES = {"vp": "VP score SDE", "subvp": "sub-VP score SDE", "ve": "VE score SDE"}  # as in tables and plots
+EM_SOLVER, PC_SOLVER, PF_SOLVER = ("reverse SDE (Euler–Maruyama)", "predictor–corrector",
+                                  "probability-flow ODE (Heun)")  # the score-SDE samplers, as in tables and plots
 VE_SIGMA_MIN, VE_SIGMA_MAX = 0.01, 50.0  # Song et al.'s CIFAR-10 values; σ_max above MNIST's largest distances
 
 
@@ -185,12 +187,14 @@ def train_score_sde(cfg: FlowStudyConfig, sde: str = "vp", *, log=print,
 class SDESampler:
     """One entry of the chapter's score-SDE sampler grid.
 
-    `name` keys the sample cache (with the model's key), `nfe` is the network evaluations per sample, and
-    `sample(b, generator)` returns the sampler's `SDESample`; `draw` its images only (for `evaluate_sampler`).
+    `name` keys the sample cache (with the model's key), `steps` is the solver's step count, `nfe` the network
+    evaluations per sample, and `sample(b, generator)` returns the sampler's `SDESample`; `draw` its images only
+    (for `evaluate_sampler`).
     """
 
     solver: str
     name: str
+    steps: int
     nfe: int
     sample: Callable[[int, torch.Generator], SDESample]
 
@@ -206,13 +210,13 @@ def sde_samplers(model: ScoreSDE, cfg: FlowStudyConfig) -> list[SDESampler]:
 
     grid = []
     for steps in cfg.sde_steps:
-        grid.append(SDESampler("reverse SDE (Euler–Maruyama)", f"em-{steps}-denoised", steps,
+        grid.append(SDESampler(EM_SOLVER, f"em-{steps}-denoised", steps, steps,
                                lambda b, g, s=steps: euler_maruyama(model, b, steps=s, denoise=True, generator=g)))
-        grid.append(SDESampler("predictor–corrector", f"pc-{steps}-denoised", 2 * steps,
+        grid.append(SDESampler(PC_SOLVER, f"pc-{steps}-denoised", steps, 2 * steps,
                                lambda b, g, s=steps: predictor_corrector(model, b, steps=s, denoise=True,
                                                                          generator=g)))
     for steps in cfg.pf_steps:
-        grid.append(SDESampler("probability-flow ODE (Heun)", f"pf-heun-{steps}-denoised", 2 * steps - 1,
+        grid.append(SDESampler(PF_SOLVER, f"pf-heun-{steps}-denoised", steps, 2 * steps - 1,
                                lambda b, g, s=steps: probability_flow(model, b, steps=s, method="heun",
                                                                       denoise=True, generator=g)))
     return grid
@@ -283,6 +287,6 @@ def train_latent_flow(cfg: FlowStudyConfig, codes: torch.Tensor, *, pairs: torch
     return (model if pairs is None else model.flow), record
 
 
-__all__ = ["FlowStudyConfig", "PairedFlow", "SDESampler", "SDE_KINDS", "SDE_NAMES", "device_of", "latent_codes",
+__all__ = ["EM_SOLVER", "PC_SOLVER", "PF_SOLVER", "FlowStudyConfig", "PairedFlow", "SDESampler", "SDE_KINDS", "SDE_NAMES", "device_of", "latent_codes",
            "make_sde", "reflow_pairs", "sde_samplers", "train_flow", "train_latent_flow", "train_reflow",
            "train_score_sde"]
