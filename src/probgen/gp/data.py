@@ -26,6 +26,16 @@ def true_f(x):
     return -x**2 + 2 / (1 + np.exp(-10 * x))
 
 
+def true_df(x):
+    """f'(x) = −2x + 20 σ(10x)(1 − σ(10x)), the slope of `true_f`, for numpy arrays or torch tensors."""
+    if isinstance(x, torch.Tensor):
+        s = torch.sigmoid(10 * x)
+        return -2 * x + 20 * s * (1 - s)
+    x = np.asarray(x, dtype=float)
+    s = 1 / (1 + np.exp(-10 * x))
+    return -2 * x + 20 * s * (1 - s)
+
+
 @dataclass(frozen=True)
 class NoisyInputData:
     """Observed inputs x, outputs y and input errors Δ (true input = x − Δ), float64 tensors of shape (N,)."""

@@ -14,8 +14,9 @@ import torch
 
 from ..checkpoints import train_or_load
 from ..runtime import ConfigError, ProfileConfig, check_choice
+from ..stats import Estimate
 from . import fitting, nuts
-from .data import SIGMA_X2, SIGMA_Y2, NoisyInputData
+from .data import SIGMA_X2, SIGMA_Y2, NoisyInputData, true_f
 from .kernels import SquaredExponential, central_difference
 from .regression import sample_joint_f_df
 
@@ -195,3 +196,27 @@ def delta_averaged_posterior(cfg: GPConfig, data: NoisyInputData, fit: fitting.F
     kernel = SquaredExponential(fit.params["lengthscale"], fit.params["variance"])
     return nuts.delta_averaged_posterior_f(data.x, data.y, torch.as_tensor(draws[keep]), cfg.x_star, kernel,
                                            fit.params["noise_var"])
+
+
+def delta_averaged_rmse(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit, idata, mean: torch.Tensor) -> Estimate:
+    """RMSE to the true f of the Δ-averaged posterior mean `mean`, with its Monte Carlo standard error.
+
+    The error comes from the spread over chains: each chain's draws (evenly thinned to its share of
+    cfg.averaged_draws) are averaged on their own, and the RMSEs of the per-chain means give sd/√chains
+    (a single chain is split into two halves).
+    """
+    draws = idata.posterior["delta"].values  # (chain, draw, N)
+    if draws.shape[0] == 1:
+        half = draws.shape[1] // 2
+        draws = np.stack([draws[0, :half], draws[0, half:2 * half]])
+    per_batch = max(2, cfg.averaged_draws // draws.shape[0])
+    kernel = SquaredExponential(fit.params["lengthscale"], fit.params["variance"])
+    truth = true_f(cfg.x_star)
+    rmses = []
+    for chain in draws:
+        keep = np.linspace(0, len(chain) - 1, min(per_batch, len(chain))).round().astype(int)
+        m, _ = nuts.delta_averaged_posterior_f(data.x, data.y, torch.as_tensor(chain[keep]), cfg.x_star, kernel,
+                                               fit.params["noise_var"])
+        rmses.append(float((m - truth).square().mean().sqrt()))
+    value = float((mean - truth).square().mean().sqrt())
+    return Estimate(value, float(np.std(rmses, ddof=1) / np.sqrt(len(rmses))))
