@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .. import checkpoints
 from ..data import load_mnist
 from ..nets.mlp import TimeMLP, TimeMLPConfig
+from ..reporting import compare_across, join_words
 from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
 from ..vae import VAETrainConfig, encode_dataset, train_vae
 from .ddpm import DDPM
 from .latent import LatentDDPM, LatentNormalizer
 from .schedules import NoiseSchedule, ScheduleConfig
-from .study import DDPMStudyConfig
+from .study import DDPMStudyConfig, fid_estimate, fid_verdict, lowest_fid, ordered_compare
 from .training import TrainConfig, train_diffusion
 
 
@@ -123,4 +125,164 @@ def train_latent_ddpm(cfg: LatentStudyConfig, vae, train_x: torch.Tensor, *, log
     return LatentDDPM(ddpm, vae, normalizer), record
 
 
-__all__ = ["LatentStudyConfig", "load_images", "train_beta_vae", "train_latent_ddpm"]
+# ----- what the chapter's numbers say -------------------------------------------------------------------------
+#
+# The comparison table of the chapter (one record per model and sampler) has the columns model ("pixel DDPM",
+# "latent DDPM" (ancestral), "latent DDIM", "VAE prior"), steps, beta, "FID (N=…)", "FID se (N=…)" and
+# samples_per_s; the β-VAE table has beta and "reconstruction FID (N=…)" with its "reconstruction FID se (N=…)".
+
+
+def _rows(comparison: list[dict], model: str, steps: int | None = None) -> dict[float, dict]:
+    """β → the row of `model` (at `steps`, for the latent DDIM rows)."""
+    return {float(r["beta"]): r for r in comparison
+            if r["model"] == model and (steps is None or int(r["steps"]) == steps)}
+
+
+def _pixel(comparison: list[dict], steps: int) -> dict:
+    rows = [r for r in comparison if r["model"] == "pixel DDPM" and int(r["steps"]) == steps]
+    if len(rows) != 1:
+        raise KeyError(f"the table has {len(rows)} pixel-DDPM rows with {steps} steps, not one")
+    return rows[0]
+
+
+def best_latent_beta(comparison: list[dict], n: int) -> float:
+    """The β whose latent DDPM (ancestral) has the lowest FID at N = n (a point estimate; see `latent_verdicts`)."""
+    lat = _rows(comparison, "latent DDPM")
+    return min(lat, key=lambda b: fid_estimate(lat[b], n).value)
+
+
+def vae_prior_beta(betas) -> float:
+    """The β closest to 1: the standard VAE among the β-VAEs."""
+    return min(betas, key=lambda b: abs(b - 1.0))
+
+
+def reconstruction_estimate(row: dict, n: int):
+    """The reconstruction FID at N = n of a β-VAE table row, with its bootstrap standard error."""
+    return fid_estimate({"FID (N=%d)" % n: row[f"reconstruction FID (N={n})"],
+                         "FID se (N=%d)" % n: row[f"reconstruction FID se (N={n})"]}, n)
+
+
+def _signed(x: float) -> str:
+    return f"−{-x:.2f}" if x < 0 else f"+{x:.2f}"
+
+
+def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int, n_large: int, T: int,
+                    ddim_steps: tuple[int, ...]) -> dict[str, str]:
+    """The latent chapter's sentences that compare models, worded from the FIDs and their standard errors.
+
+    Args:
+        comparison, beta_vae: the chapter's two tables as records (see above).
+        n_cmp: the N every model is compared at (the pixel DDPM's); n_large: the larger N of the latent models.
+        T: the pixel and latent DDPMs' number of steps; ddim_steps: the DDIM step counts of both.
+    Returns:
+        best_beta, best_latent (the β with the lowest latent-DDPM FID, against the others), latent_vs_pixel,
+        latent_vs_prior (at every β) and latent_vs_prior_lo (at the smallest β), latent_ddim_verdict_lo/hi (for
+        the best β), latent_ddim_across (the fewest-step latent DDIM at every β), speed_twice, fastest,
+        recon_across and recon_gaps (latent DDPM against decoded real codes), recon_hi_lo and latent_hi_lo (the
+        largest β against the smallest), latent_speed and decoder_vs_step (wall times).
+    """
+    lat, prior = _rows(comparison, "latent DDPM"), _rows(comparison, "VAE prior")
+    betas = sorted(lat)
+    b_lo, b_hi = betas[0], betas[-1]
+    s_lo, s_hi = min(ddim_steps), max(ddim_steps)
+    ddim_lo, ddim_hi = _rows(comparison, "latent DDIM", s_lo), _rows(comparison, "latent DDIM", s_hi)
+    pixel = _pixel(comparison, T)
+    beta_name = {b: f"β = {b:g}" for b in betas}
+    out: dict[str, str] = {}
+
+    best = best_latent_beta(comparison, n_cmp)
+    out["best_beta"] = f"{best:g}"
+    _, out["best_latent"] = lowest_fid({beta_name[b]: fid_estimate(lat[b], n_cmp) for b in betas},
+                                       what="value of β", plural="values of β") if len(betas) > 1 else (None, (
+        f"only {beta_name[best]} was trained in this profile"))
+    v = fid_verdict(lat[best], pixel, n_cmp, names=(f"the best latent DDPM ({beta_name[best]})",
+                                                    f"the pixel DDPM (ancestral, {T} steps)"))
+    out["latent_vs_pixel"] = v.sentence[0].upper() + v.sentence[1:]
+
+    est = {b: fid_estimate(lat[b], n_large) for b in betas}
+    prior_est = {b: fid_estimate(prior[b], n_large) for b in betas}
+    out["latent_vs_prior"], _ = compare_across(est, prior_est, names=("the latent DDPM", "the VAE prior"),
+                                                     quantity="FID", label="β", better="lower")
+    out["latent_vs_prior_lo"] = ordered_compare(est[b_lo], prior_est[b_lo], names=("the latent DDPM", "the VAE prior"),
+                                                quantity="FID", better="lower").sentence
+
+    names = {s: (f"latent DDIM with {s} steps", f"latent ancestral sampling ({T} steps)") for s in (s_lo, s_hi)}
+    out["latent_ddim_verdict_hi"] = fid_verdict(ddim_hi[best], lat[best], n_large, names=names[s_hi]).sentence
+    lo_verdict = fid_verdict(ddim_lo[best], lat[best], n_large, names=names[s_lo])
+    out["latent_ddim_verdict_lo"] = lo_verdict.sentence
+    out["latent_ddim_across"], _ = compare_across({b: fid_estimate(ddim_lo[b], n_large) for b in betas}, est,
+                                                  names=names[s_lo], quantity="FID", label="β", better="lower")
+    if lo_verdict.sign >= 0:
+        out["speed_twice"] = ("The speed-up of the latent model over the pixel model thus comes twice: from the small "
+                              "network, and from the fewer steps that DDIM allows here without a measurable loss "
+                              "in FID")
+    else:
+        out["speed_twice"] = (f"Here the fewer steps cost FID, so at the best β the latent model's speed-up without "
+                              f"a loss comes from its small network alone; DDIM with {s_lo} steps trades quality "
+                              "for time")
+
+    rows = [r for r in comparison if np.isfinite(r["samples_per_s"])]
+    fastest = max(rows, key=lambda r: r["samples_per_s"])
+    where = "" if not np.isfinite(fastest["beta"]) else f", β = {fastest['beta']:g}"
+    out["fastest"] = (f"the fastest sampler in the table is the {fastest['model']} ({fastest['sampler']}{where}, "
+                      f"{fastest['samples_per_s']:.0f} samples per second)")
+
+    recon = {float(r["beta"]): reconstruction_estimate(r, n_large) for r in beta_vae}
+    out["recon_across"], gaps = compare_across(est, {b: recon[b] for b in betas},
+                                               names=("the latent DDPM", "the decoder on real codes"), quantity="FID",
+                                               label="β", better="lower")
+    out["recon_gaps"] = "; ".join(f"{beta_name[b]}: {_signed(g.difference.value)} ± {1.96 * g.difference.se:.2f}"
+                                  for b, g in gaps.items())
+    out["recon_hi_lo"] = ordered_compare(recon[b_hi], recon[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
+                                 quantity="reconstruction FID", better="lower").sentence
+    out["latent_hi_lo"] = ordered_compare(est[b_hi], est[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
+                                  quantity="the latent DDPM's FID", better="lower").sentence
+
+    ratios = [lat[b]["samples_per_s"] / pixel["samples_per_s"] for b in betas]
+    lo_r, hi_r = f"{min(ratios):.0f}", f"{max(ratios):.0f}"
+    span = f"{lo_r} times its speed" if lo_r == hi_r else f"{lo_r} to {hi_r} times its speed"
+    out["latent_speed"] = (f"The latent DDPM's ancestral sampler is faster than the pixel DDPM's at every β ({span})"
+                           if min(ratios) > 1 else
+                           f"The latent DDPM's ancestral sampler is not faster than the pixel DDPM's at every β "
+                           f"({span})")
+    decoder_ms = float(np.median([1000 / prior[b]["samples_per_s"] for b in betas]))
+    step_ms = 1000 / pixel["samples_per_s"] / T
+    out["decoder_vs_step"] = (f"one decoder pass takes {decoder_ms:.3f} ms per sample (median over β), "
+                              f"{decoder_ms / step_ms:.2f} times one U-Net step ({step_ms:.3f} ms per sample)")
+    return out
+
+
+def code_spread(means: torch.Tensor, log_vars: torch.Tensor) -> dict[str, float]:
+    """How a β-VAE's codes fill its latent space, from the posteriors q(z|x_n) = N(means_n, exp(log_vars_n)).
+
+    By the law of total variance the aggregate posterior's variance per dimension is the variance of the
+    posterior means plus the mean posterior variance (the encoder's noise).
+    Args:
+        means, log_vars: (N, D).
+    Returns:
+        {"var_means": variance of the means, averaged over dimensions; "var_noise": mean posterior variance,
+        averaged over dimensions; "noise_share": var_noise / (var_means + var_noise)}.
+    """
+    if means.shape != log_vars.shape or means.ndim != 2 or means.shape[0] < 2:
+        raise ValueError(f"means and log_vars must both be (N, D) with N ≥ 2, got {tuple(means.shape)} and "
+                         f"{tuple(log_vars.shape)}")
+    var_means = float(means.double().var(0).mean())
+    var_noise = float(log_vars.double().exp().mean())
+    return {"var_means": var_means, "var_noise": var_noise, "noise_share": var_noise / (var_means + var_noise)}
+
+
+def spread_sentence(spreads: dict[float, dict]) -> str:
+    """"the encoder's noise makes up 0.1 % at β = 1e-06 … and 40 % at β = 1 of the aggregate posterior's variance,
+    and the posterior means vary with a variance per dimension of 25.3 at β = 1e-06 … (the prior's: 1)" from
+    `code_spread` per β."""
+    if not spreads:
+        raise ValueError("no β to describe")
+    betas = sorted(spreads)
+    share = join_words([f"{100 * spreads[b]['noise_share']:.3g} % at β = {b:g}" for b in betas])
+    var = join_words([f"{spreads[b]['var_means']:.3g} at β = {b:g}" for b in betas])
+    return (f"the encoder's noise makes up {share} of the aggregate posterior's variance, and the posterior means "
+            f"vary with a variance per dimension of {var} (the prior's: 1)")
+
+
+__all__ = ["LatentStudyConfig", "best_latent_beta", "code_spread", "latent_verdicts", "load_images",
+           "reconstruction_estimate", "spread_sentence", "train_beta_vae", "train_latent_ddpm", "vae_prior_beta"]
