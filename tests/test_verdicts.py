@@ -33,6 +33,13 @@ def test_the_same_numbers_read_the_other_way_when_lower_is_better():
     assert compare(a, b, names=("A", "B"), quantity="q", better="lower").sentence.startswith("B is better than A")
 
 
+def test_a_quantity_without_a_direction_says_which_is_higher():
+    v = compare(Estimate(1.0, 0.01), Estimate(2.0, 0.01), names=("A", "B"), quantity="scale", better=None)
+    assert v.sign == -1 and v.sentence.startswith("B's scale is higher than A's by 1.00 ± ")
+    tie = compare(Estimate(1.0, 1.0), Estimate(1.1, 1.0), names=("A", "B"), quantity="scale", better=None, tie="")
+    assert tie.sign == 0 and "cannot be told apart in scale (" in tie.sentence
+
+
 def test_a_paired_difference_replaces_the_independent_one():
     a, b = Estimate(-88.0, 0.5), Estimate(-88.3, 0.5)  # independent: a tie
     assert compare(a, b, names=("A", "B"), quantity="ELBO").sign == 0
@@ -97,7 +104,7 @@ def test_versus_reference_words_and_exact_values():
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="'higher' or 'lower'"):
+    with pytest.raises(ValueError, match="'higher', 'lower' or None"):
         compare(1.0, 2.0, names=("A", "B"), quantity="q", better="bigger")
     with pytest.raises(ValueError, match="finite value"):
         Estimate(float("nan"), 1.0)

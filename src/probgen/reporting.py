@@ -255,12 +255,12 @@ class Verdict:
         return {1: "better", 0: "equal", -1: "worse"}[self.sign]
 
 
-def _better_sign(difference: float, se: float, better: str, z: float) -> int:
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better={better!r} must be 'higher' or 'lower'")
+def _better_sign(difference: float, se: float, better: str | None, z: float) -> int:
+    if better not in ("higher", "lower", None):
+        raise ValueError(f"better={better!r} must be 'higher', 'lower' or None (no direction)")
     if abs(difference) <= z * se:
         return 0
-    return (1 if difference > 0 else -1) * (1 if better == "higher" else -1)
+    return (1 if difference > 0 else -1) * (1 if better in ("higher", None) else -1)
 
 
 def _as_estimate(x) -> Estimate:
@@ -282,7 +282,9 @@ def compare(a, b, *, names: tuple[str, str], quantity: str, better: str = "highe
 
     Args:
         names: how the sentence names A and B.
-        quantity: what is compared ("FID", "test ELBO"); `better` says whether "higher" or "lower" is better.
+        quantity: what is compared ("FID", "test ELBO"); `better` says whether "higher" or "lower" is better;
+            None for a quantity without a direction (the sentence then says which is higher, and the
+            Verdict's sign is +1 when A is higher).
         difference: the estimate of A − B when A and B are not independent (a paired difference over the same
             test items); by default the two are independent and se = √(se_A² + se_B²).
         tie: how the sentence qualifies a tie ("at this N", "over these seeds").
@@ -302,9 +304,13 @@ def compare(a, b, *, names: tuple[str, str], quantity: str, better: str = "highe
     values = f"{show(a)} against {show(b)}{u}"
     if sign == 0:
         shown_d = ("−" + fmt.format(-d.value)) if d.value < 0 else "+" + fmt.format(d.value)
-        return Verdict(0, d, f"{names[0]} and {names[1]} cannot be told apart in {quantity} {tie} "
+        qualifier = f" {tie}" if tie else ""
+        return Verdict(0, d, f"{names[0]} and {names[1]} cannot be told apart in {quantity}{qualifier} "
                              f"({values}; difference {shown_d} ± {fmt.format(z * d.se)}{u})")
     first, second = names if sign > 0 else names[::-1]
+    if better is None:  # no direction: the sign says which is higher
+        return Verdict(sign, d, f"{first}'s {quantity} is higher than {second}'s by {fmt.format(abs(d.value))} "
+                                f"± {fmt.format(z * d.se)}{u} ({values})")
     return Verdict(sign, d, f"{first} is better than {second} in {quantity} by {fmt.format(abs(d.value))} "
                             f"± {fmt.format(z * d.se)}{u} ({values})")
 
