@@ -113,3 +113,19 @@ def test_slope_sentence_and_the_true_slope():
     slope = np.array([0.1, 1.0, 3.0, 5.0])
     assert "falls as the slope rises" in verdicts.slope_sentence([1.0, 0.8, 0.5, 0.3], slope)
     assert "rises with the slope" in verdicts.slope_sentence([0.3, 0.5, 0.8, 1.0], slope)
+
+
+def test_finite_difference_sentence_flips_when_the_error_is_too_large():
+    h, ell, s2 = 2 / 99, 0.3, 0.7
+    expected = h**2 / 6 * math.sqrt(15 * s2) / ell**3
+    assert verdicts.finite_difference_sentence(1.3 * expected, h, ell, s2).endswith(
+        "truncation accounts for what remains")
+    assert "more than truncation explains" in verdicts.finite_difference_sentence(10 * expected, h, ell, s2)
+
+
+def test_band_coverage_sentence_splits_flat_and_steep_points():
+    x = np.linspace(-1, 1, 4)
+    slope = np.array([0.0, 5.0, 0.1, 6.0])
+    mean = np.array([0.0, 1.0, 0.0, 1.0])  # misses where steep
+    text = verdicts.band_coverage_sentence(x, mean, np.full(4, 0.01), np.zeros(4), slope)
+    assert text == "its band covers the true f at 100% of the test points where f is flattest and 0% where it is steepest"

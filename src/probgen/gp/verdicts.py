@@ -234,3 +234,33 @@ def averaged_sentences(rmse_avg: Estimate, rmse: dict[str, float], x, mean, var,
         worth = f"Here sampling Δ does as well as knowing it: {vs_known.sentence}"
     return {"vs_known": vs_known.sentence, "vs_a": vs_a.sentence, "largest": largest, "misses": misses,
             "worth": worth}
+
+
+def finite_difference_sentence(rmse: float, h: float, lengthscale: float, variance: float,
+                               factor: float = 2.0) -> str:
+    """Whether the central differences' error is the truncation error h²/6·f''' of a prior draw.
+
+    Under the SE prior f''' has variance 15 s²/ℓ⁶ (the n-th derivative has (2n − 1)!! s²/ℓ^{2n}), so the
+    truncation error has RMS about h²/6 · √15 s/ℓ³; a measured RMS within `factor` of that (one draw
+    fluctuates) is what truncation explains.
+    """
+    if not (h > 0 and lengthscale > 0 and variance > 0):
+        raise ValueError("h, lengthscale and variance must be positive")
+    expected = h**2 / 6 * math.sqrt(15 * variance) / lengthscale**3
+    ratio = rmse / expected
+    prior = (f"under the prior f''' has RMS √15·s/ℓ³, so the truncation error h²/6·f''' has RMS about "
+             f"{expected:.4f}")
+    if 1 / factor <= ratio <= factor:
+        return f"{prior}, and the measured {rmse:.4f} is {ratio:.2f} times that: truncation accounts for what remains"
+    return (f"{prior}, but the measured {rmse:.4f} is {ratio:.2f} times that: more than truncation explains, "
+            f"so f' and f disagree")
+
+
+def band_coverage_sentence(x, mean, var, truth, slope) -> str:
+    """Where a 95 % band covers the true f: on the half of the test points where |f'| is smallest and on the
+    steeper half (a homoscedastic band is too wide on the first, too narrow on the second)."""
+    x, mean, var, truth, slope = (np.asarray(v, dtype=float) for v in (x, mean, var, truth, slope))
+    inside = np.abs(mean - truth) <= Z * np.sqrt(var)
+    steep = np.abs(slope) > np.median(np.abs(slope))
+    return (f"its band covers the true f at {inside[~steep].mean():.0%} of the test points where f is flattest "
+            f"and {inside[steep].mean():.0%} where it is steepest")
