@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+import torch
 
 from probgen.runtime import ConfigError
 from probgen.vae import study
 
+from ..tolerances import rounding_tol
 from .helpers import binary_images
 
 
@@ -17,6 +19,9 @@ def test_profiles_build_and_name_their_seeds():
     assert study.PriorStudyConfig.for_profile("full").n_seeds >= 5
     assert study.PriorStudyConfig.for_profile("quick").iwae_k >= 100
     assert study.PriorStudyConfig.for_profile("full").iwae_k >= 1000
+    # smoke trains too briefly for a target; the others name theirs
+    assert study.PriorStudyConfig.for_profile("smoke").target_test_elbo is None
+    assert study.PriorStudyConfig.for_profile("quick").target_test_elbo is not None
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -24,6 +29,7 @@ def test_profiles_build_and_name_their_seeds():
     (dict(n_train=0), "n_train"),
     (dict(iwae_k=0), "iwae_k"),
     (dict(epoch=3), "unknown parameter"),
+    (dict(target_test_elbo="low"), "target_test_elbo"),
 ])
 def test_bad_study_settings_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -51,13 +57,27 @@ def test_prior_study_trains_scores_and_summarises_tiny_runs():
     g = per_run[per_run.prior == study.PRIOR_NAMES["gaussian"]]["test ELBO"]
     assert summary["test ELBO mean"].iloc[0] == pytest.approx(g.mean())
     assert summary["test ELBO std"].iloc[0] == pytest.approx(g.std(ddof=1))
+    # the standard errors: test-set (run-averaged images) and combined with the spread over seeds
+    x = study.per_image_scores(runs, "gaussian")  # (seeds, images)
+    assert x.shape == (2, 16) and x.mean(1) == pytest.approx(g.to_numpy())
+    test_se = x.mean(0).std(ddof=1) / np.sqrt(16)
+    assert summary["test ELBO test-set s.e."].iloc[0] == pytest.approx(test_se)
+    assert summary["test ELBO s.e."].iloc[0] == pytest.approx(np.hypot(g.std(ddof=1) / np.sqrt(2), test_se))
+    est = study.prior_estimates(runs)
+    assert list(est) == [study.PRIOR_NAMES["gaussian"], study.PRIOR_NAMES["mog"]]
+    assert est[study.PRIOR_NAMES["gaussian"]].se == pytest.approx(summary["test ELBO s.e."].iloc[0])
+    # reconstruction error is −log p(x|z); ELBO = log p(x|z) − KL image by image, one float32 subtraction apart
+    rec = study.per_image_scores(runs, "gaussian", "reconstruction error")
+    kl = study.per_image_scores(runs, "gaussian", "KL")
+    np.testing.assert_allclose(-rec - kl, x, rtol=rounding_tol(torch.float32), atol=0)
+    assert summary["IWAE − ELBO (same images)"].iloc[0] == pytest.approx(
+        study.per_image_scores(runs, "gaussian", "IWAE − ELBO").mean())
+    with pytest.raises(ValueError, match="no runs of prior"):
+        study.per_image_scores(runs, "flow")
+    with pytest.raises(ValueError, match="score="):
+        study.per_image_scores(runs, "gaussian", "likelihood")
     with pytest.raises(ValueError, match="binarized"):
         study.run_prior_study(cfg, study.MNISTSplits("unit", x, x, x, np.zeros(96)), progress=False)
-
-
-def test_mean_std_text():
-    assert study.mean_std_text(-88.8, 0.7) == "-88.80 ± 0.70"
-    assert study.mean_std_text(-88.8, float("nan")) == "-88.80"
 
 
 def test_basics_splits_follow_the_reference_protocol():
@@ -65,43 +85,6 @@ def test_basics_splits_follow_the_reference_protocol():
     assert (cfg.train_split, cfg.val_split) == ("trainval", "test")
     with pytest.raises(ConfigError, match="val_split"):
         study.BasicsConfig.for_profile("smoke", val_split="train")
-
-
-def test_paired_difference_is_the_mean_and_standard_error_of_the_differences():
-    a = np.array([1.0, 2.0, 4.0, 7.0])
-    b = np.array([0.0, 1.5, 3.0, 6.5])
-    d = study.paired_difference(a, b, ("A", "B"))
-    # differences 1, 0.5, 1, 0.5: mean 0.75, sample std sqrt(1/12), standard error sqrt(1/12) / 2
-    assert d.difference == pytest.approx(0.75) and d.standard_error == pytest.approx(np.sqrt(1 / 12) / 2)
-    assert d.n == 4 and d.resolved
-    assert d.phrase() == "higher than the B's by 0.75 ± 0.14 nats"
-    with pytest.raises(ValueError, match="same items"):
-        study.paired_difference(a, b[:3], ("A", "B"))
-
-
-def test_pairing_removes_the_spread_both_models_share():
-    rng = np.random.default_rng(0)
-    hardness = rng.normal(0, 30, 2000)  # per-image difficulty, common to both models
-    a, b = hardness + 0.5 + rng.normal(0, 1, 2000), hardness + rng.normal(0, 1, 2000)
-    d = study.paired_difference(a, b, ("A", "B"))
-    assert d.standard_error == pytest.approx(np.sqrt(2 / 2000), rel=0.1)  # not 30 / sqrt(2000)
-    assert d.resolved and abs(d.difference - 0.5) < 4 * d.standard_error
-
-
-def test_ranking_sentence_names_the_best_and_says_what_the_noise_allows():
-    rng = np.random.default_rng(1)
-    base = rng.normal(-140, 20, 5000)
-    per_image = {"flow prior": base + 1.0 + rng.normal(0, 1, 5000),
-                 "Gaussian prior": base + rng.normal(0, 1, 5000),
-                 "mixture prior": base + 0.98 + rng.normal(0, 1, 5000)}
-    text = study.ranking_sentence(per_image)
-    assert text.startswith("The flow prior's model has the highest mean test ELBO")
-    assert "higher than the Gaussian prior's by 1.0" in text
-    assert "within the noise of the mixture prior's" in text and "N = 5000 test images" in text
-    tie = study.ranking_sentence({"A": base, "B": base + rng.normal(0, 1, 5000)})
-    assert tie.startswith("The mean test ELBOs cannot be told apart")
-    with pytest.raises(ValueError, match="at least two"):
-        study.ranking_sentence({"A": base})
 
 
 def test_basics_traversal_grid_is_the_exercise_one():
@@ -136,14 +119,3 @@ def test_run_2d_priors_trains_one_model_per_prior_with_per_image_scores():
         assert len(r.history["val_neg_elbo"]) == 1
     with pytest.raises(ValueError, match="binarized"):
         study.run_2d_priors(cfg, study.MNISTSplits("unit", x, x, x, np.zeros(96)), progress=False)
-
-
-def test_seed_difference_uses_welch_standard_error_and_declines_single_runs():
-    d = study.seed_difference([1.0, 2.0, 3.0], [0.0, 0.5], ("A", "B"))
-    # means 2 and 0.25; variances 1 (n=3) and 0.125 (n=2): se = sqrt(1/3 + 0.125/2)
-    assert d.difference == pytest.approx(1.75) and d.standard_error == pytest.approx(np.sqrt(1 / 3 + 0.0625))
-    assert d.n == 2 and d.resolved
-    one = study.seed_difference([1.0], [0.0, 0.5], ("A", "B"))
-    assert np.isnan(one.standard_error) and not one.resolved and "one run each cannot judge" in one.phrase()
-    with pytest.raises(ValueError, match="at least one run"):
-        study.seed_difference([], [1.0], ("A", "B"))

@@ -235,12 +235,12 @@ def prior_vs_aggregate_2d(ax, model: VAE, x: torch.Tensor, labels, *, generator:
         legend: keep the class legend (drop it on all but one panel of a row).
     Returns:
         dict with prior_mass_in_window (midpoint rule), mean_log_prior_at_posterior (E_q(z)[log p(z)])
-        and mean_log_prior_at_prior (E_p(z)[log p(z)] = -H[p]), in nats.
+        and mean_log_prior_at_prior (E_p(z)[log p(z)] = -H[p]), in nats, and the per-sample values behind
+        those means, log_prior_at_posterior (N,) and log_prior_at_prior (n_prior,) (see `log_prior_at`).
     """
     if model.latent_dim != 2:
         raise ValueError(f"prior_vs_aggregate_2d needs a 2-D latent space, this model has {model.latent_dim}; "
                          "use PCAProjection with plot_prior_vs_aggregate for larger ones")
-    device = param_like(model)["device"]
     q_z = aggregate_posterior_samples(model, x, generator=generator)  # (N, 2)
     p_z = model.prior.sample(n_prior, generator=generator)  # (n_prior, 2)
     grid = prior_density_grid(model.prior, plot_limits(p_z.cpu(), q_z), n=n_grid)
@@ -248,9 +248,21 @@ def prior_vs_aggregate_2d(ax, model: VAE, x: torch.Tensor, labels, *, generator:
     if not legend:
         ax.get_legend().remove()
     ax.set(xlabel="$z_1$", ylabel="$z_2$")
+    at_q, at_p = log_prior_at(model, q_z, p_z)
     return {"prior_mass_in_window": grid_mass(*grid),
-            "mean_log_prior_at_posterior": float(model.prior.log_prob(q_z.to(device)).double().mean()),
-            "mean_log_prior_at_prior": float(model.prior.log_prob(p_z).double().mean())}
+            "mean_log_prior_at_posterior": float(at_q.mean()), "mean_log_prior_at_prior": float(at_p.mean()),
+            "log_prior_at_posterior": at_q, "log_prior_at_prior": at_p}
+
+
+@torch.no_grad()
+def log_prior_at(model: VAE, q_z: torch.Tensor, p_z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """log p(z) of the model's prior at aggregate-posterior samples q_z (N, D) and at prior samples p_z (M, D).
+
+    Their means are E_q(z)[log p(z)] and E_p(z)[log p(z)] = −H[p] (`verdicts.prior_fit_sentence` compares them).
+    Returns: (N,) and (M,) float64 numpy arrays, in nats.
+    """
+    device = param_like(model)["device"]
+    return tuple(model.prior.log_prob(z.to(device)).double().cpu().numpy() for z in (q_z, p_z))
 
 
 @torch.no_grad()

@@ -17,7 +17,11 @@ import torch
 
 from ..data import load_mnist
 from ..runtime import ConfigError, ProfileConfig, check_choice
+from ..reporting import compare
+from ..stats import Estimate
+from . import verdicts
 from .training import PRIORS, VAETrainConfig, evaluate, train_vae
+from .verdicts import seed_difference, seed_mean
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ class BasicsConfig(ProfileConfig):
     epochs_2d: int = 2
     batch_size: int = 128
     lr: float = 1e-3
-    target_val_neg_elbo: float = 104.0  # reference: below this after 20 epochs (quick and full)
+    target_val_neg_elbo: float = 104.0  # reference: below this held-out −ELBO (nats) ...
+    target_epochs: int = 20  # ... after this many epochs (the reference's protocol)
     # Traversals decode z0 + k * traversal_step * e_i for k in traversal_k: the exercise's
     # "±2ε with ε = 2" is k in {-2, ..., 2} and ε = 2, i.e. offsets -4, -2, 0, 2, 4.
     traversal_k: tuple = (-2, -1, 0, 1, 2)
@@ -133,7 +138,8 @@ class PriorStudyConfig(ProfileConfig):
     """The priors study: one 784-512-512-M VAE per prior and seed on binarized MNIST."""
 
     PROFILES = {
-        "smoke": dict(n_train=2_000, n_val=500, n_test=500, epochs=2, n_seeds=1, iwae_k=10, iwae_images=200),
+        "smoke": dict(n_train=2_000, n_val=500, n_test=500, epochs=2, n_seeds=1, iwae_k=10, iwae_images=200,
+                      target_test_elbo=None),
         "quick": dict(n_train=None, n_val=None, n_test=None, epochs=10, n_seeds=3, iwae_k=100, iwae_images=2_000),
         "full": dict(n_train=None, n_val=None, n_test=None, epochs=100, n_seeds=5, iwae_k=1_000, iwae_images=None,
                      priors=("gaussian", "mog", "flow", "vamp")),
@@ -154,7 +160,8 @@ class PriorStudyConfig(ProfileConfig):
     epochs: int = 2
     batch_size: int = 128
     lr: float = 1e-3
-    target_test_elbo: float = -97.0  # quick target for every prior's mean test ELBO
+    # a sanity target for every prior's mean test ELBO (nats) at this profile's budget; None: no target (smoke)
+    target_test_elbo: float | None = -97.0
     latent_dim_2d: int = 2  # the second, drawable latent size: one run per prior (seed `seed`), same recipe
     device: str = "auto"
 
@@ -163,6 +170,8 @@ class PriorStudyConfig(ProfileConfig):
             check_choice("priors", prior, PRIORS)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         _check_sizes(self, ("n_train", "n_val", "n_test", "iwae_images"))
+        if self.target_test_elbo is not None and not isinstance(self.target_test_elbo, (int, float)):
+            raise ConfigError(f"target_test_elbo={self.target_test_elbo!r} must be a number of nats or None")
         for name in ("n_seeds", "iwae_k", "latent_dim", "latent_dim_2d", "epochs", "batch_size", "n_components",
                      "flow_layers"):
             if int(getattr(self, name)) < 1:
@@ -207,6 +216,8 @@ def run_prior_study(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, prog
             iwae = evaluate(model, iwae_x, iwae_k=cfg.iwae_k, generator=gen())
             scores.update(iwae_mean=iwae["iwae_mean"], iwae_sem=iwae["iwae_sem"], iwae_k=cfg.iwae_k,
                           iwae_images=len(iwae_x), elbo_on_iwae_images=iwae["elbo_mean"],
+                          iwae_per_image=iwae["iwae_per_image"],
+                          iwae_gap_per_image=iwae["iwae_per_image"] - iwae["elbo_per_image"],
                           eval_seconds=time.perf_counter() - start)
             runs.append(Run(prior, seed, model, history, scores))
     return runs
@@ -217,7 +228,7 @@ def run_2d_priors(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, progre
 
     Same encoder/decoder widths, prior settings, epochs, batch size and learning rate as the
     M-dimensional runs; only the latent size differs. The scores hold the per-image ELBOs, so two
-    priors can be compared image by image (`paired_difference`).
+    priors can be compared image by image (`verdicts.paired_difference`).
     """
     if data.view != "binarized":
         raise ValueError(f"the priors study runs on binarized MNIST, got view={data.view!r}")
@@ -230,113 +241,24 @@ def run_2d_priors(cfg: PriorStudyConfig, data: MNISTSplits, *, log=print, progre
     return runs
 
 
-@dataclass(frozen=True)
-class Difference:
-    """A difference of mean scores a - b with its standard error; `a` is better when `difference > 0`.
-
-    `paired_difference` makes one from per-item scores of the same items, `seed_difference` from
-    independent runs (seeds) of each model. A NaN standard error (one run each) never resolves.
-    """
-
-    name_a: str
-    name_b: str
-    difference: float
-    standard_error: float
-    n: int
-    z: float = 1.96
-
-    @property
-    def resolved(self) -> bool:
-        """True when |difference| exceeds z standard errors (z = 1.96: a two-sided 95% interval excludes 0)."""
-        return bool(np.isfinite(self.standard_error)) and abs(self.difference) > self.z * self.standard_error
-
-    def phrase(self, unit: str = "nats", digits: int = 2) -> str:
-        """How a compares with b: "higher than the <b>'s by 1.23 ± 0.15 nats", or "within the noise of ..."."""
-        if not np.isfinite(self.standard_error):
-            return (f"{self.difference:+.{digits}f} {unit} from the {self.name_b}'s, which one run each cannot "
-                    "judge (no spread between runs to compare it with)")
-        if not self.resolved:
-            return (f"within the noise of the {self.name_b}'s "
-                    f"(difference {self.difference:+.{digits}f} ± {self.standard_error:.{digits}f} {unit})")
-        side = "higher" if self.difference > 0 else "lower"
-        return f"{side} than the {self.name_b}'s by {abs(self.difference):.{digits}f} ± {self.standard_error:.{digits}f} {unit}"
-
-
-PairedDifference = Difference  # the name under which the per-image comparison was introduced
-
-
-def seed_difference(a, b, names: tuple[str, str], z: float = 1.96) -> Difference:
-    """The difference of the means of two sets of independent runs, with Welch's standard error.
-
-    Args:
-        a, b: one score per run (e.g. the test ELBO of each seed) of the two models; sizes may differ.
-    Returns:
-        a `Difference` with n = the smaller number of runs; its standard error is NaN when either
-        model has a single run.
-    """
-    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError(f"seed_difference needs at least one run of each model, got {len(a)} and {len(b)}")
-    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))) if min(len(a), len(b)) > 1 else float("nan")
-    return Difference(names[0], names[1], float(a.mean() - b.mean()), se, min(len(a), len(b)), z)
-
-
-def paired_difference(a, b, names: tuple[str, str], z: float = 1.96) -> Difference:
-    """The mean of a_n - b_n with the standard error of that mean (ddof=1), for scores of the same N items.
-
-    Pairing removes the spread between items that both models share (hard images are hard for
-    both), so the error is that of the difference, not of each mean.
-
-    Args:
-        a, b: (N,) per-item scores, e.g. `evaluate(...)["elbo_per_image"]` of two models on one test set.
-        names: how the two are called in `phrase`.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
-        raise ValueError(f"paired_difference needs two (N,) arrays of the same items with N >= 2, "
-                         f"got shapes {a.shape} and {b.shape}")
-    d = a - b
-    return PairedDifference(names[0], names[1], float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d), z)
-
-
-def ranking_sentence(per_item: dict[str, np.ndarray], *, quantity: str = "mean test ELBO", unit: str = "nats",
-                     items: str = "test images", digits: int = 2) -> str:
-    """Which of several models has the highest mean score, and how it compares with each other one, item by item.
-
-    Args:
-        per_item: model name -> (N,) per-item scores on the same items (higher is better).
-        quantity, unit, items: words of the sentence.
-    Returns:
-        e.g. "The flow prior's model has the highest mean test ELBO, -140.12 nats: higher than the
-        mixture prior's by 0.80 ± 0.20 nats and within the noise of the Gaussian prior's (difference
-        +0.05 ± 0.12 nats); ± is one paired standard error over N = 10000 test images, and a
-        difference counts when it exceeds 1.96 of them". With no difference resolved it says that
-        the models cannot be told apart.
-    """
-    if len(per_item) < 2:
-        raise ValueError(f"ranking_sentence compares at least two models, got {list(per_item)}")
-    names = sorted(per_item, key=lambda k: -float(np.mean(per_item[k])))
-    best = names[0]
-    diffs = [paired_difference(per_item[best], per_item[other], (best, other)) for other in names[1:]]
-    clauses = [d.phrase(unit, digits) for d in diffs]
-    joined = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]
-    mean = float(np.mean(per_item[best]))
-    if any(d.resolved for d in diffs):
-        head = f"The {best}'s model has the highest {quantity}, {mean:.{digits}f} {unit}: "
-    else:
-        head = f"The {quantity}s cannot be told apart: the {best}'s model has the highest, {mean:.{digits}f} {unit}, "
-    return (head + joined + f"; ± is one paired standard error over N = {diffs[0].n} {items}, and a difference "
-            f"counts when it exceeds {diffs[0].z:g} of them")
-
-
 PRIOR_NAMES = {"gaussian": "standard Gaussian", "mog": "mixture of Gaussians", "flow": "flow (RealNVP)",
                "vamp": "VampPrior"}
 
+def coursework_references() -> dict[str, Estimate]:
+    """The public coursework test ELBOs at M = 32 (`probgen.published`, mean of 5 runs with its standard error),
+    keyed by prior display name. Their data preparation, training length and evaluation are not all known, so a
+    comparison with them is indicative only."""
+    from ..published import REFERENCES  # the one list of published numbers (the results page's)
+
+    return {PRIOR_NAMES[r.headline.removeprefix("elbo_")]: Estimate(r.value, r.se) for r in REFERENCES
+            if r.chapter == "01_vae_priors" and r.headline.removeprefix("elbo_") in PRIOR_NAMES}
+
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: prior, seed, test ELBO, reconstruction, KL, IWAE, training time."""
+    """One row per run: prior, seed, test ELBO with its test-set standard error, reconstruction, KL, IWAE, time."""
     return pd.DataFrame([{
         "prior": PRIOR_NAMES[r.prior], "seed": r.seed, "test ELBO": r.scores["elbo_mean"],
+        "test-set s.e.": r.scores["elbo_sem"],
         "reconstruction": r.scores["reconstruction_mean"], "KL": r.scores["kl_mean"],
         f"IWAE (k={r.scores['iwae_k']})": r.scores["iwae_mean"],
         "ELBO on the IWAE images": r.scores["elbo_on_iwae_images"],
@@ -344,24 +266,144 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     } for r in runs])
 
 
+# per-image scores of a run, by name: the ELBO, the reconstruction error −log p(x|z), the KL term, the IWAE bound
+# and IWAE − ELBO (both on the IWAE images)
+_PER_IMAGE = {"ELBO": ("elbo_per_image", 1.0), "reconstruction error": ("reconstruction_per_image", -1.0),
+              "KL": ("kl_per_image", 1.0), "IWAE": ("iwae_per_image", 1.0),
+              "IWAE − ELBO": ("iwae_gap_per_image", 1.0)}
+
+
+def per_image_scores(runs: list[Run], prior: str, score: str = "ELBO") -> np.ndarray:
+    """(S, N) per-image `score` ("ELBO", "reconstruction error", "KL", "IWAE", "IWAE − ELBO") of every run of
+    `prior`, one row per seed, all on the same test images."""
+    if score not in _PER_IMAGE:
+        raise ValueError(f"score={score!r} must be one of {list(_PER_IMAGE)}")
+    key, sign = _PER_IMAGE[score]
+    rows = [sign * np.asarray(r.scores[key], dtype=np.float64) for r in runs if r.prior == prior]
+    if not rows:
+        raise ValueError(f"no runs of prior {prior!r}; runs hold {sorted({r.prior for r in runs})}")
+    return np.stack(rows)
+
+
+def prior_estimates(runs: list[Run], score: str = "ELBO") -> dict[str, Estimate]:
+    """Each prior's mean `score` over its seeds and test images with its standard error (`verdicts.seed_mean`:
+    the spread over seeds combined with the test-set error), keyed by the prior's display name."""
+    priors = list(dict.fromkeys(r.prior for r in runs))
+    return {PRIOR_NAMES[p]: seed_mean(per_image_scores(runs, p, score)) for p in priors}
+
+
 def summary_table(runs: list[Run]) -> pd.DataFrame:
-    """Mean ± std over seeds per prior (std with ddof=1; NaN for a single seed)."""
+    """Per prior: mean and std over seeds (ddof = 1; NaN for one seed), the test-set standard error of the mean
+    over seeds ("test-set s.e."), and the standard error combining both ("s.e."; `verdicts.seed_mean`), for the
+    test ELBO and the IWAE bound; IWAE − ELBO on the same images with its standard error; reconstruction, KL and
+    training time."""
     table = runs_table(runs)
     iwae_col = next(c for c in table.columns if c.startswith("IWAE"))
     rows = []
-    for prior, group in table.groupby("prior", sort=False):
-        row = {"prior": prior, "seeds": len(group)}
-        for col in ("test ELBO", iwae_col, "reconstruction", "KL"):
+    for prior in dict.fromkeys(r.prior for r in runs):
+        group = table[table.prior == PRIOR_NAMES[prior]]
+        row = {"prior": PRIOR_NAMES[prior], "seeds": len(group)}
+        for col, score in (("test ELBO", "ELBO"), (iwae_col, "IWAE")):
+            x = per_image_scores(runs, prior, score)  # (S, N)
             row[f"{col} mean"] = group[col].mean()
             row[f"{col} std"] = group[col].std(ddof=1) if len(group) > 1 else float("nan")
-        row["IWAE − ELBO (same images)"] = (group[iwae_col] - group["ELBO on the IWAE images"]).mean()
+            row[f"{col} test-set s.e."] = seed_mean(x.mean(0)).se  # the run-averaged score's error over images
+            row[f"{col} s.e."] = seed_mean(x).se
+        for col in ("reconstruction", "KL"):
+            row[f"{col} mean"] = group[col].mean()
+            row[f"{col} std"] = group[col].std(ddof=1) if len(group) > 1 else float("nan")
+        gap = seed_mean(per_image_scores(runs, prior, "IWAE − ELBO"))
+        row["IWAE − ELBO (same images)"], row["IWAE − ELBO s.e."] = gap.value, gap.se
         row["train minutes per run"] = group["train seconds"].mean() / 60
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def mean_std_text(mean: float, std: float, digits: int = 2) -> str:
-    """"−88.80 ± 0.70" (or just the mean when std is NaN)."""
-    if np.isnan(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+def _prior_key(name: str) -> str:
+    """A prior's key ("flow") from its key or display name ("flow (RealNVP)")."""
+    if name in PRIOR_NAMES:
+        return name
+    keys = [k for k, v in PRIOR_NAMES.items() if v == name]
+    if not keys:
+        raise ValueError(f"unknown prior {name!r}; known: {list(PRIOR_NAMES)} or {list(PRIOR_NAMES.values())}")
+    return keys[0]
+
+
+def prior_difference(runs: list[Run], a: str, b: str, score: str = "ELBO") -> Estimate:
+    """Prior a's mean `score` minus prior b's (keys or display names), with `verdicts.seed_difference`'s error:
+    the spread over seeds (Welch) combined with the paired error over the shared test images."""
+    return seed_difference(per_image_scores(runs, _prior_key(a), score), per_image_scores(runs, _prior_key(b), score))
+
+
+def prior_study_verdicts(runs: list[Run], *, target: float | None, profile: str,
+                         reference: str = "gaussian") -> dict[str, str]:
+    """The computed sentences of the priors chapter's M-dimensional study, keyed by their glue names.
+
+    Every ± is 1.96 standard errors of the mean over seeds and test images (`verdicts.seed_mean`), and every
+    difference between priors uses the spread over seeds combined with the paired test-set error
+    (`prior_difference`), so the words follow the numbers at every profile.
+
+    Returns:
+        elbo_list (each prior's mean test ELBO ± std over seeds, with its test-set standard error), ranking_32
+        (which prior has the best mean test ELBO and what it is told apart from), richer_verdict (each other prior
+        against `reference`), target_verdict (against the profile's sanity target, or that it has none),
+        coursework_verdict (against the public coursework means) and coursework_list (those means), split_verdict (from `reference` to the best other
+        prior: the reconstruction and KL changes), iwae_gap_list (IWAE − ELBO per prior) and iwae_verdict (the
+        smallest IWAE gap against the largest difference between two priors' mean test ELBOs).
+    """
+    priors = list(dict.fromkeys(r.prior for r in runs))
+    if len(priors) < 2:
+        raise ValueError(f"the priors study compares at least two priors, got {priors}")
+    n_runs = min(sum(r.prior == p for r in runs) for p in priors)
+    note = verdicts.single_run_note(n_runs, "prior")
+    names = {p: PRIOR_NAMES[p] for p in priors}
+    elbo = prior_estimates(runs)
+    out = {}
+    listed = []
+    for p in priors:
+        x = per_image_scores(runs, p).mean(1)  # (S,) each run's mean
+        std = float(x.std(ddof=1)) if len(x) > 1 else float("nan")
+        test_se = seed_mean(per_image_scores(runs, p).mean(0)).se
+        listed.append(f"{names[p]} {verdicts.mean_std_text(float(x.mean()), std)} (test-set s.e. {test_se:.2f})")
+    out["elbo_list"] = "; ".join(listed)
+    called = {f"the {names[p]} prior": names[p] for p in priors}  # how the sentence names each prior
+    _, out["ranking_32"] = verdicts.rank_paired({k: elbo[v] for k, v in called.items()},
+                                                lambda a, b: prior_difference(runs, called[a], called[b]),
+                                                quantity="mean test ELBO")
+    out["ranking_32"] += note
+    if reference in priors:
+        ref = names[reference]
+        others = [p for p in priors if p != reference]
+        clauses = [compare(elbo[names[p]], elbo[ref], names=(f"the {names[p]} prior", f"the {ref} prior"),
+                           quantity="mean test ELBO", unit="nats", difference=prior_difference(runs, p, reference)
+                           ).sentence for p in others]
+        out["richer_verdict"] = "; ".join(clauses) + note
+        best = max(others, key=lambda p: elbo[names[p]].value)
+        out["split_verdict"] = verdicts.split_sentence(
+            prior_difference(runs, best, reference, "reconstruction error"),
+            prior_difference(runs, best, reference, "KL"), names=(f"{names[best]} prior", f"{ref} prior")) + note
+    out["target_verdict"] = verdicts.targets_sentence(elbo, target, profile=profile) + (note if target is not None else "")
+    out["coursework_verdict"] = verdicts.references_sentence(elbo, coursework_references(),
+                                                             reference_name="the public coursework")
+    out["coursework_list"] = "; ".join(f"{k} {v.value:g} ± {verdicts.Z * v.se:.2f}"
+                                       for k, v in coursework_references().items())
+    gaps = {names[p]: seed_mean(per_image_scores(runs, p, "IWAE − ELBO")) for p in priors}
+    out["iwae_gap_list"] = "; ".join(f"{k} {verdicts.estimate_text(v, unit='nats')}" for k, v in gaps.items())
+    smallest = min(gaps, key=lambda k: gaps[k].value)
+    hi, lo = max(elbo, key=lambda k: elbo[k].value), min(elbo, key=lambda k: elbo[k].value)
+    spread = prior_difference(runs, hi, lo)
+    out["iwae_verdict"] = verdicts.larger_sentence(
+        gaps[smallest], spread, names=("the smallest IWAE gap", "the largest difference between two priors' mean "
+                                       "test ELBOs")) + (f"; the smallest gap is the {smallest} prior's, the largest "
+                                                         f"difference that of the {hi} prior over the {lo} prior")
+    return out
+
+
+def ranking_2d_sentence(runs_2d: list[Run]) -> str:
+    """Which M = 2 model (one run per prior) has the best test ELBO, with paired differences over the test images."""
+    per_image = {f"the {PRIOR_NAMES[r.prior]} prior": np.asarray(r.scores["elbo_per_image"], dtype=np.float64)
+                 for r in runs_2d}
+    estimates = {k: Estimate.of_mean(v) for k, v in per_image.items()}
+    _, text = verdicts.rank_paired(estimates, lambda a, b: verdicts.paired_difference(per_image[a], per_image[b]),
+                                   quantity="test ELBO")
+    return text + verdicts.single_run_note(1, "prior")

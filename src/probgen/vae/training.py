@@ -213,7 +213,9 @@ def evaluate(model: VAE, x: torch.Tensor, *, iwae_k: int | None = None, batch_si
         generator: noise of the estimates; default a generator seeded 0 on the model's device.
     Returns:
         dict with elbo_mean, elbo_sem (standard error over images), reconstruction_mean, kl_mean,
-        elbo_per_image (N,) numpy, and iwae_mean, iwae_sem, iwae_per_image (None without iwae_k).
+        elbo_per_image, reconstruction_per_image and kl_per_image (N,) numpy (reconstruction is
+        log p(x|z), so the ELBO is reconstruction − KL image by image), and iwae_mean, iwae_sem,
+        iwae_per_image (None without iwae_k).
     """
     like = param_like(model)
     if generator is None:
@@ -238,6 +240,8 @@ def evaluate(model: VAE, x: torch.Tensor, *, iwae_k: int | None = None, batch_si
         "reconstruction_mean": float(torch.cat(rec).double().mean()),
         "kl_mean": float(torch.cat(kl).double().mean()),
         "elbo_per_image": elbo_all,
+        "reconstruction_per_image": torch.cat(rec).double().numpy(),
+        "kl_per_image": torch.cat(kl).double().numpy(),
         "iwae_k": iwae_k,
         "iwae_mean": None, "iwae_sem": None, "iwae_per_image": None,
     }
