@@ -293,3 +293,31 @@ def test_ordered_compare_lists_the_winners_value_first():
     paired = study.ordered_compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower",
                                    difference=E(10.0, 0.5))
     assert paired.sign == -1 and paired.sentence.startswith("B is better than A in FID by 10.00 ± 0.98 (10.00")
+
+
+def test_evaluate_sampler_caches_what_the_draw_recorded(monkeypatch):
+    """`extra` keeps tensors the draw recorded (a latent model's codes) with the samples; a cached call returns
+    them without drawing again, and a call without `extra` is cached under its own key."""
+    from probgen import metrics
+
+    _fake_features(monkeypatch)
+    codes, calls = [], []
+
+    def draw(b, g):
+        calls.append(b)
+        z = torch.randn(b, 3, generator=g)
+        codes.append(z)
+        return torch.tanh(z[:, :1, None, None]).expand(b, 1, 28, 28).clone()
+
+    ref = metrics.gaussian_stats(np.random.default_rng(0).normal(size=(50, 6)))
+    kw = dict(batch=4, device="cpu", references={8: ref}, seed=0, log=lambda m: None)
+    out = study.evaluate_sampler("rec", "model-b", draw, 8, extra={"codes": lambda: torch.cat(codes)}, **kw)
+    torch.testing.assert_close(out["codes"], torch.cat(codes))
+    assert out["codes"].shape == (8, 3) and calls == [4, 4]
+    again = study.evaluate_sampler("rec", "model-b", draw, 8, extra={"codes": lambda: torch.zeros(1)}, **kw)
+    assert calls == [4, 4]
+    torch.testing.assert_close(again["codes"], out["codes"])  # loaded, not recomputed
+    plain = study.evaluate_sampler("rec", "model-b", draw, 8, **kw)
+    assert calls == [4, 4, 4, 4] and "codes" not in plain
+    with pytest.raises(ValueError, match="images"):
+        study.evaluate_sampler("rec", "model-b", draw, 8, extra={"images": lambda: torch.zeros(1)}, **kw)

@@ -461,7 +461,8 @@ def agreement_sentence(agreement: dict[int, tuple[int, int]]) -> str:
 
 def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, device, references: dict,
                      seed: int, labels: Callable[[torch.Tensor], dict] | None = None, keep: int = 100,
-                     n_boot: int = FID_BOOTSTRAP, log=print) -> dict:
+                     n_boot: int = FID_BOOTSTRAP, extra: dict[str, Callable[[], torch.Tensor]] | None = None,
+                     log=print) -> dict:
     """Samples, FIDs (with bootstrap standard errors) and samples/s of one sampler, cached under
     (model, sampler, n, seed, batch).
 
@@ -472,9 +473,13 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
             N ≤ n on the first N samples, so samplers run at different n still share an N.
         labels: optional `labels(samples)` → extra metrics (e.g. class accuracy).
         n_boot: bootstrap resamples behind each standard error (a config's `fid_bootstrap`).
+        extra: {name: getter} of tensors that `draw` recorded while sampling (e.g. a latent model's codes),
+            called once after sampling and cached with the samples, so a figure can reuse them instead of
+            sampling again; part of the cache key by name.
     Returns:
         {"name", "n", "fid": {N: FID}, "fid_se": {N: its standard error (`fid_with_se`)}, "seconds",
-        "samples_per_s", "images": the first `keep` samples (CPU float32), plus what `labels` adds}.
+        "samples_per_s", "images": the first `keep` samples (CPU float32), plus what `labels` adds and the
+        tensors of `extra` under their names}.
     """
     from ..metrics import extract_features, load_fid_classifier
 
@@ -490,12 +495,17 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
                    "fid_se": {m: se for m, (_, se) in scored.items()}, "seconds": seconds, "samples_per_s": n / seconds}
         if labels is not None:
             metrics.update(labels(samples))
-        return {"images": samples[:keep].clone()}, n, metrics
+        kept = {k: get().detach().cpu().clone() for k, get in (extra or {}).items()}
+        return {"images": samples[:keep].clone(), **kept}, n, metrics
 
+    if extra and "images" in extra:
+        raise ValueError("extra cannot be named 'images' (the kept samples)")
     key = {"model": model_key, "sampler": name, "n": n, "seed": seed, "batch": batch,
            "references": sorted(int(m) for m in references), "fid_se": f"bootstrap-{n_boot}"}
+    if extra:  # only then: the samples of every other call keep their cache keys
+        key["extra"] = sorted(extra)
     payload = checkpoints.train_or_load("ddpm-samples", key, compute, log=log)
-    return {**payload["metrics"], "images": payload["state"]["images"]}
+    return {**payload["metrics"], **payload["state"]}
 
 
 def model_key(record: dict) -> str:
