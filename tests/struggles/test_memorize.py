@@ -46,6 +46,9 @@ def test_config_profiles_and_errors():
         memorize.MemorizationStudyConfig.for_profile("smoke", snapshot_steps=(10, 1000))
     with pytest.raises(ConfigError, match="sampler_steps"):
         memorize.MemorizationStudyConfig.for_profile("smoke", sampler_steps=0)
+    with pytest.raises(ConfigError, match="n_fid"):
+        memorize.MemorizationStudyConfig.for_profile("smoke", n_fid=1)
+    assert memorize.MemorizationStudyConfig.for_profile("quick").n_fid >= 1000  # FIDs comparable with the book's others
 
 
 def test_snapshot_rows_flag_copies_and_not_test_images():
@@ -73,10 +76,16 @@ def test_training_subset_is_seeded():
 def test_one_tiny_run_records_snapshots_and_rows():
     cfg = memorize.MemorizationStudyConfig.for_profile("smoke", sizes=(6,), capacities=(8,), capacity_size=6,
                                                        n_seeds=1, steps=4, snapshot_steps=(2, 4), n_samples=4,
-                                                       sampler_steps=2, n_loss=8, batch_size=4, device="cpu")
+                                                       sampler_steps=2, n_loss=8, batch_size=4, n_fid=6, fid_bootstrap=3,
+                                                       device="cpu")
     out = memorize.run_memorization(cfg, log=lambda m: None, progress=False)
     assert [(r["n"], r["width"], r["step"]) for r in out["rows"]] == [(6, 8, 2), (6, 8, 4)]
     assert all(np.isfinite(r["fid"]) and 0 <= r["memorized"] <= 1 for r in out["rows"])
     samples, report, subset = out["last"][6, 8, 0]
     assert samples.shape == (4, 1, 28, 28) and report["nearest"].shape == (4, 2) and subset.shape[0] == 6
     assert len(out["controls"]) == 1
+    (fid,) = out["fids"]  # the final model of the size sweep, at N = n_fid
+    assert (fid["n"], fid["width"], fid["step"], fid["N"]) == (6, 8, 4, 6)
+    assert np.isfinite(fid["fid"]) and fid["fid"] >= 0 and fid["fid_se"] > 0
+    again = memorize.run_memorization(cfg, log=lambda m: None, progress=False)
+    assert again["fids"] == out["fids"]  # cached samples, seeded bootstrap

@@ -5,11 +5,13 @@
   training length, width at one difficulty).
 - `memorize`: MNIST DDPMs on training subsets of growing size and capacity, with snapshots along
   training; `MemorizationStudyConfig`, `run_memorization`, `snapshot_rows`, `onset_step`.
+- `verdicts`: the chapter's sentences, computed from its tables and their spread over seeds
+  (`toy_verdicts`, `remedy_verdicts`, `sampler_verdict`, `trend`, `onset_trend`, `control_sentence`).
 """
 
-from . import memorize, toy
+from . import memorize, toy, verdicts
 from .memorize import MemorizationStudyConfig, run_memorization
 from .toy import ToyModelConfig, ToyStudyConfig, run_remedies, run_sweep, toy_row, train_toy, truth_row
 
-__all__ = ["MemorizationStudyConfig", "memorize", "run_memorization", "ToyModelConfig", "ToyStudyConfig", "run_remedies", "run_sweep", "toy", "toy_row", "train_toy",
+__all__ = ["MemorizationStudyConfig", "memorize", "verdicts", "run_memorization", "ToyModelConfig", "ToyStudyConfig", "run_remedies", "run_sweep", "toy", "toy_row", "train_toy",
            "truth_row"]

@@ -4,7 +4,10 @@ Each run trains the DDPM chapter's U-Net on a random subset of n training images
 for a fixed number of steps. At every step in `snapshot_steps` the EMA network draws `n_samples`
 DDIM samples and is scored on two held-out quantities: the denoising loss on the subset itself and
 on test images (same t and noise for both). `snapshot_rows` then finds each sample's two nearest
-training images (`probgen.memorization`) and counts the near-copies (d1/d2 < 1/3).
+training images (`probgen.memorization`) and counts the near-copies (d1/d2 < 1/3). The trained
+models of the size sweep also draw `n_fid` samples at the end of training, whose FID against as many
+test images (with its bootstrap standard error) is the one the chapter states: the snapshots'
+`n_samples` are too few for a FID that can be compared with the book's others.
 
 A subset smaller than `EPOCH_STEPS` batches is repeated so that every step sees a full batch and an
 epoch lasts about `EPOCH_STEPS` steps: the tiled set is a whole number of batches holding each image
@@ -44,7 +47,8 @@ class MemorizationStudyConfig(ProfileConfig):
 
     PROFILES = {
         "smoke": dict(sizes=(10, 40), base_channels=8, capacities=(8, 16), capacity_size=10, n_seeds=2, steps=30,
-                      snapshot_steps=(15, 30), n_samples=16, sampler_steps=5, T=100, n_loss=32, batch_size=16),
+                      snapshot_steps=(15, 30), n_samples=16, sampler_steps=5, T=100, n_loss=32, batch_size=16,
+                      n_fid=32, fid_bootstrap=20),
         "quick": dict(),
         "full": dict(sizes=(10, 100, 1000, 10_000, 60_000), base_channels=32, capacities=(8, 16, 32, 64),
                      capacity_size=1000, n_seeds=3, steps=60_000, batch_size=128, lr=1e-3, lr_decay=0.99995,
@@ -70,6 +74,8 @@ class MemorizationStudyConfig(ProfileConfig):
     n_samples: int = 100  # DDIM samples per snapshot
     sampler_steps: int = 25  # DDIM steps (η = 0)
     n_loss: int = 256  # images of the subset (tiled) and of the test set for the held-out losses
+    n_fid: int = 1000  # DDIM samples of each final model of the size sweep for its FID (against as many test images)
+    fid_bootstrap: int = 200  # bootstrap resamples behind each FID's standard error
     threshold: float = DEFAULT_THRESHOLD
     device: str = "auto"
 
@@ -82,6 +88,8 @@ class MemorizationStudyConfig(ProfileConfig):
                               "(the d1/d2 test needs two training images)")
         if not self.snapshot_steps or max(self.snapshot_steps) > self.steps:
             raise ConfigError(f"snapshot_steps={self.snapshot_steps!r} must be non-empty and at most steps={self.steps}")
+        if self.n_fid < 2 or self.fid_bootstrap < 2:
+            raise ConfigError(f"need n_fid ≥ 2 (got {self.n_fid}) and fid_bootstrap ≥ 2 (got {self.fid_bootstrap})")
         if self.n_samples < 2 or self.sampler_steps < 1 or self.sampler_steps > self.T:
             raise ConfigError(f"need n_samples ≥ 2 (got {self.n_samples}) and 1 ≤ sampler_steps ≤ T "
                               f"(got {self.sampler_steps})")
@@ -197,6 +205,22 @@ def snapshot_rows(record: dict, subset: torch.Tensor, *, threshold: float, fid_r
     return rows
 
 
+def final_samples(model: DDPM, record: dict, cfg: MemorizationStudyConfig, seed: int, *, log=print) -> torch.Tensor:
+    """(n_fid, 1, 28, 28) DDIM samples (cfg.sampler_steps, η = 0) of a trained model, cached by its weights."""
+    from ..diffusion.study import model_key
+
+    device = next(model.network.parameters()).device
+
+    def compute(resume, save):
+        gen = torch.Generator(device=device).manual_seed(seed + 888)
+        x = torch.cat([model.ddim_sample(min(500, cfg.n_fid - i), steps=cfg.sampler_steps, generator=gen).cpu()
+                       for i in range(0, cfg.n_fid, 500)])
+        return {"samples": x.float()}, cfg.n_fid, {}
+
+    key = {"model": model_key(record), "n": cfg.n_fid, "sampler_steps": cfg.sampler_steps, "seed": seed}
+    return checkpoints.train_or_load("memorize-samples", key, compute, log=log)["state"]["samples"]
+
+
 def control_row(subset: torch.Tensor, test: torch.Tensor, n_samples: int, *, threshold: float, **labels) -> dict:
     """The test's false-positive floor: real test images (novel by construction) scored against the subset."""
     rep = memorization_report(test[:n_samples], subset, threshold=threshold)
@@ -207,25 +231,33 @@ def run_memorization(cfg: MemorizationStudyConfig, *, log=print, progress: bool 
     """Every (size, width) of `cfg.runs()` for every seed.
 
     Returns {"rows": snapshot rows (n, width, seed, step, memorized, median_ratio, train_loss, test_loss,
-    fid), "controls": control rows (n, seed, memorized, median_ratio), "last": {(n, width, seed):
+    fid at N = n_samples), "controls": control rows (n, seed, memorized, median_ratio), "fids": rows (n, width,
+    seed, step, N, fid, fid_se) of the final models of the size sweep at N = n_fid, "last": {(n, width, seed):
     (samples at the last snapshot, their report)}, "records": {(n, width, seed): record}}.
     """
-    from ..metrics import fid_stats, load_fid_classifier
+    from ..diffusion.study import fid_with_se
+    from ..metrics import extract_features, fid_stats, load_fid_classifier
 
     device = resolve_device(cfg.device)
     test = torch.as_tensor(load_mnist("test", "symmetric").images, dtype=torch.float32)
     classifier = load_fid_classifier(device)
     reference = fid_stats(test[:cfg.n_samples].to(device), classifier=classifier)
+    fid_reference = fid_stats(test[:cfg.n_fid].to(device), classifier=classifier)
     jobs = [(n, c, s) for n, c in cfg.runs() for s in cfg.seeds]
-    out: dict[str, Any] = {"rows": [], "controls": [], "last": {}, "records": {}}
+    out: dict[str, Any] = {"rows": [], "controls": [], "fids": [], "last": {}, "records": {}}
     for n, width, seed in progress_bar(jobs, enabled=progress, desc="memorization runs"):
-        _, record, subset = train_subset_ddpm(cfg, n, width, seed, test=test, log=log, progress=False)
+        model, record, subset = train_subset_ddpm(cfg, n, width, seed, test=test, log=log, progress=False)
         out["rows"] += snapshot_rows(record, subset, threshold=cfg.threshold, fid_reference=reference,
                                      n=n, width=width, seed=seed)
         last = record["snapshots"][max(record["snapshots"])]["samples"]
         out["last"][n, width, seed] = (last, memorization_report(last, subset, threshold=cfg.threshold), subset)
         out["records"][n, width, seed] = record
         if width == cfg.base_channels:
+            samples = final_samples(model, record, cfg, seed, log=log)
+            features = extract_features(classifier, samples.to(device))
+            fid, se = fid_with_se(fid_reference, features, n_boot=cfg.fid_bootstrap, seed=seed)
+            out["fids"].append({"n": n, "width": width, "seed": seed, "step": cfg.steps, "N": cfg.n_fid,
+                                "fid": fid, "fid_se": se})
             out["controls"].append(control_row(subset, test[cfg.n_loss:], cfg.n_samples, threshold=cfg.threshold,
                                                n=n, seed=seed))
     return out
