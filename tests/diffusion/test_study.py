@@ -222,7 +222,7 @@ def test_label_agreement_counts_chains_whose_estimate_has_the_final_label(monkey
     agreement = study.label_agreement(model, None, path)
     assert agreement == {50: (1, 4), 10: (3, 4)}
     assert seen == [[49] * 4, [9] * 4]  # x_t enters the reverse step of index t − 1
-    assert study.agreement_sentence(agreement) == "at $t = 50$, 1 of 4 chains; at $t = 10$, 3 of 4"
+    assert study.agreement_sentence(agreement) == "at t = 50, 1 of 4 chains; at t = 10, 3 of 4"
     with pytest.raises(ValueError, match="final sample"):
         study.label_agreement(model, None, {10: final})
 

@@ -454,7 +454,7 @@ def agreement_sentence(agreement: dict[int, tuple[int, int]]) -> str:
     """"at t = 500, 3 of 8 chains; at t = 200, 7 of 8; …" from `label_agreement` (largest t first)."""
     if not agreement:
         raise ValueError("no snapshot to report")
-    parts = [f"at $t = {t}$, {k} of {n} chains" if i == 0 else f"at $t = {t}$, {k} of {n}"
+    parts = [f"at t = {t}, {k} of {n} chains" if i == 0 else f"at t = {t}, {k} of {n}"
              for i, (t, (k, n)) in enumerate(sorted(agreement.items(), reverse=True))]
     return "; ".join(parts)
 
