@@ -12,14 +12,14 @@ T, STEPS, N, NL = 1000, (10, 100), 100, 400
 
 
 def _row(model, steps, beta, fid, se=1.0, sps=100.0, fid_large=None):
+    large = (np.nan, np.nan) if fid_large is None else (fid_large, se)
     return {"model": model, "sampler": f"{model}, {steps} steps", "steps": steps, "beta": beta,
-            f"FID (N={N})": fid, f"FID se (N={N})": se,
-            f"FID (N={NL})": np.nan if fid_large is None else fid_large, f"FID se (N={NL})": np.nan if fid_large is None else se,
+            f"FID (N={N})": fid, f"FID se (N={N})": se, f"FID (N={NL})": large[0], f"FID se (N={NL})": large[1],
             "samples_per_s": sps}
 
 
 def _tables(latent, prior, ddim_lo, recon, pixel=30.0, ddim_hi=None):
-    """β in (1e-6, 1): latent ancestral FIDs (at both N), VAE-prior, fewest-step latent DDIM and reconstruction FIDs."""
+    """β in (1e-6, 1): latent ancestral FIDs (at both N), VAE prior, fewest-step latent DDIM, reconstruction FIDs."""
     betas = (1e-6, 1.0)
     rows = [_row("pixel DDPM", T, np.nan, pixel, sps=2.0), _row("pixel DDPM", 10, np.nan, pixel + 5, sps=200.0)]
     for i, b in enumerate(betas):
@@ -41,7 +41,8 @@ def _verdicts(*args, **kwargs):
 def test_latent_verdicts_follow_the_numbers_one_way():
     v = _verdicts(latent=(10.0, 40.0), prior=(150.0, 60.0), ddim_lo=(10.5, 40.5), recon=(9.5, 30.0))
     assert v["best_beta"] == "1e-06"
-    assert v["best_latent"].startswith("β = 1e-06 has the lowest FID (10.00 ± 1.96), lower than every other value of β")
+    assert v["best_latent"].startswith("β = 1e-06 has the lowest FID (10.00 ± 1.96), lower than every other "
+                                       "value of β")
     assert v["latent_vs_pixel"].startswith("The best latent DDPM (β = 1e-06) is better than the pixel DDPM")
     assert v["latent_vs_prior"] == "the latent DDPM is better than the VAE prior in FID at every β"
     assert v["latent_vs_prior_lo"].startswith("the latent DDPM is better than the VAE prior in FID by 140.00 ± 2.77")

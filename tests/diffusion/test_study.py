@@ -180,7 +180,8 @@ def test_ddpm_verdicts_flip_with_the_numbers():
     v = _verdicts(_samplers((40.0, 20.5), (40.5, 20.0), ancestral=21.0, deq=(10.0, 60.0)))
     assert v["eta_verdict"] == ("stochastic DDIM (η = 1) and deterministic DDIM (η = 0) cannot be told apart in FID "
                                 "at any step count at this N")
-    assert v["best_sentence"].startswith("DDIM 50 steps (η = 0) has the lowest FID (20.00 ± 1.96): lower than 2 of the "
+    assert v["best_sentence"].startswith("DDIM 50 steps (η = 0) has the lowest FID (20.00 ± 1.96): lower than 2 of "
+                                         "the "
                                          "4 other samplers beyond the noise, and not told apart from DDPM ancestral "
                                          "and DDIM 50 steps (η = 1)")
     assert v["deq_choice"].startswith("dequantisation helps at some samplers and not at others")
@@ -289,7 +290,8 @@ def test_ordered_compare_lists_the_winners_value_first():
     assert v.sign == -1 and v.difference.value == 10.0  # the verdict stays A's against B's
     assert v.sentence == "B is better than A in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
     w = study.ordered_compare(E(10.0, 1.0), E(20.0, 1.0), names=("A", "B"), quantity="FID", better="lower")
-    assert w.sign == 1 and w.sentence == "A is better than B in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
+    assert w.sign == 1
+    assert w.sentence == "A is better than B in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
     paired = study.ordered_compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower",
                                    difference=E(10.0, 0.5))
     assert paired.sign == -1 and paired.sentence.startswith("B is better than A in FID by 10.00 ± 0.98 (10.00")
