@@ -186,7 +186,7 @@ def test_prior_fit_sentence_tells_covered_codes_from_codes_off_the_prior():
     off = {"standard Gaussian": (rng.normal(-60.0, 4.0, 10_000), at_p), "flow": covered["flow"]}
     text = verdicts.prior_fit_sentence(off)
     assert text.startswith("the codes' mean log-density is more than one standard deviation of log p(z) away from the "
-                           "prior's own for standard Gaussian: −15.")
+                           "prior's own for the standard Gaussian prior, −15.")
     assert "for the flow prior it differs by less than one standard deviation" in text
     edge = {"flow": (rng.normal(-49.0, 4.0, 30), at_p)}  # a gap of about 4 with a wide error: undecided
     assert "cannot be told apart from one standard deviation at this N" in verdicts.prior_fit_sentence(edge)

@@ -303,12 +303,13 @@ def prior_fit_sentence(log_p: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
 
     def show(k):
         d, s = rows[k]
-        return f"{k}: {d.value:+.2f} ± {Z * d.se:.2f} nats against a standard deviation of {s:.2f}".replace("-", "−")
+        return f"the {k} prior, {d.value:+.2f} ± {Z * d.se:.2f} nats against a standard deviation of {s:.2f}".replace(
+            "-", "−")
 
     if len(within) == len(rows):
         worst = max(rows, key=lambda k: abs(rows[k][0].value) / rows[k][1])
         return ("for every prior the codes' mean log-density differs from the prior's own by less than one standard "
-                f"deviation of log p(z) under the prior (the nearest to that limit: {show(worst)}), so in bulk every "
+                f"deviation of log p(z) under the prior (nearest to that limit: {show(worst)}), so in bulk every "
                 "prior covers the codes")
     parts = []
     if outside:
