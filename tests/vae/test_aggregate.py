@@ -172,7 +172,8 @@ def test_plot_prior_vs_aggregate_with_an_exact_density():
     contours = vae.plot_prior_vs_aggregate(ax, None, rng.normal(size=(200, 2)), rng.integers(0, 3, 200),
                                            density_grid=grid, masses=(0.5, 0.9))
     assert len(contours.levels) == 3  # the 90% and 50% regions, then the peak
-    assert ax.get_xlim() == pytest.approx(limits[0]) and [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
+    assert ax.get_xlim() == pytest.approx(limits[0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
     plt.close(fig)
 
 

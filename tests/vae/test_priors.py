@@ -86,7 +86,8 @@ def _study_flow_2d(dtype, hidden=32):
     g = torch.Generator().manual_seed(101)
     with torch.no_grad():
         for p in flow.parameters():
-            p.add_(0.8 * torch.randn(p.shape, generator=g, dtype=p.dtype) / math.sqrt(p.shape[-1] if p.ndim == 2 else 1))
+            fan_in = p.shape[-1] if p.ndim == 2 else 1
+            p.add_(0.8 * torch.randn(p.shape, generator=g, dtype=p.dtype) / math.sqrt(fan_in))
     return flow.to(dtype)
 
 

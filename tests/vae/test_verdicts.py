@@ -135,7 +135,8 @@ def test_the_published_references_flip():
 
 
 def test_change_and_split_sentences_follow_the_terms():
-    assert verdicts.change_sentence(E(-2.7, 0.3), quantity="the mean KL") == "the mean KL changes by −2.70 ± 0.59 nats"
+    assert verdicts.change_sentence(E(-2.7, 0.3), quantity="the mean KL") == (
+        "the mean KL changes by −2.70 ± 0.59 nats")
     assert verdicts.change_sentence(E(0.2, 0.3), quantity="the mean KL") == (
         "the mean KL does not change beyond its noise (+0.20 ± 0.59 nats)")
     names = ("flow prior", "standard Gaussian prior")
@@ -259,7 +260,8 @@ def test_prior_study_verdicts_flip_with_the_runs():
     assert f"; the {F} prior is better than the {G} prior in mean test ELBO by 3." in richer["richer_verdict"]
     assert poorer["ranking_32"].startswith(f"the {G} prior has the best mean test ELBO")
     assert poorer["richer_verdict"].startswith(f"the {G} prior is better than the {M} prior")
-    assert tied["ranking_32"].startswith(f"the {M} prior, the {G} prior and the {F} prior cannot be told apart in mean test ELBO at this N")
+    assert tied["ranking_32"].startswith(
+        f"the {M} prior, the {G} prior and the {F} prior cannot be told apart in mean test ELBO at this N")
     assert f"the {M} prior and the {G} prior cannot be told apart" in tied["richer_verdict"]
     # the gain of the best other prior goes through the reconstruction term here, through the KL term there
     assert richer["split_verdict"].endswith(f": the {F} prior gains in the reconstruction term")
@@ -267,7 +269,8 @@ def test_prior_study_verdicts_flip_with_the_runs():
     kl_runs = _fake_runs({"gaussian": 0.0, "mog": 0.0, "flow": 3.0}, kl_shift={"flow": 3.0})
     assert "gains in the KL term" in study.prior_study_verdicts(kl_runs, target=None, profile="smoke")["split_verdict"]
     # the target and the coursework references: above them here, below them with a 20-nat worse model
-    assert richer["target_verdict"] == "this run is better than the quick profile's target of -97 nats in mean test ELBO at every prior"
+    assert richer["target_verdict"] == (
+        "this run is better than the quick profile's target of -97 nats in mean test ELBO at every prior")
     bad = study.prior_study_verdicts(_fake_runs({"gaussian": -20.0, "mog": -20.0, "flow": -20.0}), target=-97.0,
                                      profile="full")
     assert bad["target_verdict"].startswith("the full profile's target of -97 nats is better than this run")
@@ -299,5 +302,6 @@ def test_ranking_2d_sentence_uses_paired_differences():
     runs = [r for r in _fake_runs({"gaussian": 0.0, "mog": 1.5, "flow": 0.02}, seeds=1)]
     text = study.ranking_2d_sentence(runs)
     assert text.startswith("the mixture of Gaussians prior has the best test ELBO")
-    assert "better than the standard Gaussian prior by 1." in text and "better than the flow (RealNVP) prior by 1." in text
+    assert "better than the standard Gaussian prior by 1." in text
+    assert "better than the flow (RealNVP) prior by 1." in text
     assert text.endswith("not the spread between runs")

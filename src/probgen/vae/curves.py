@@ -33,7 +33,8 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], axes=None, *, l
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    missing = [f"{split}_{key}" for key, _ in CURVE_TERMS for split in ("train", "val") if f"{split}_{key}" not in history]
+    missing = [f"{split}_{key}" for key, _ in CURVE_TERMS for split in ("train", "val")
+               if f"{split}_{key}" not in history]
     if "epoch" not in history or missing:
         raise ValueError(f"history lacks {(['epoch'] if 'epoch' not in history else []) + missing}; "
                          "pass the history returned by probgen.vae.train_vae")

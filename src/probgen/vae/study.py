@@ -347,9 +347,10 @@ def prior_study_verdicts(runs: list[Run], *, target: float | None, profile: str,
         elbo_list (each prior's mean test ELBO ± std over seeds, with its test-set standard error), ranking_32
         (which prior has the best mean test ELBO and what it is told apart from), richer_verdict (each other prior
         against `reference`), target_verdict (against the profile's sanity target, or that it has none),
-        coursework_verdict (against the public coursework means) and coursework_list (those means), split_verdict (from `reference` to the best other
-        prior: the reconstruction and KL changes), iwae_gap_list (IWAE − ELBO per prior) and iwae_verdict (the
-        smallest IWAE gap against the largest difference between two priors' mean test ELBOs).
+        coursework_verdict (against the public coursework means) and coursework_list (those means),
+        split_verdict (from `reference` to the best other prior: the reconstruction and KL changes), iwae_gap_list
+        (IWAE − ELBO per prior) and iwae_verdict (the smallest IWAE gap against the largest difference between two
+        priors' mean test ELBOs).
     """
     priors = list(dict.fromkeys(r.prior for r in runs))
     if len(priors) < 2:
@@ -382,7 +383,8 @@ def prior_study_verdicts(runs: list[Run], *, target: float | None, profile: str,
         out["split_verdict"] = verdicts.split_sentence(
             prior_difference(runs, best, reference, "reconstruction error"),
             prior_difference(runs, best, reference, "KL"), names=(f"{names[best]} prior", f"{ref} prior")) + note
-    out["target_verdict"] = verdicts.targets_sentence(elbo, target, profile=profile) + (note if target is not None else "")
+    out["target_verdict"] = (verdicts.targets_sentence(elbo, target, profile=profile)
+                             + (note if target is not None else ""))
     out["coursework_verdict"] = verdicts.references_sentence(elbo, coursework_references(),
                                                              reference_name="the public coursework")
     out["coursework_list"] = "; ".join(f"{k} {v.value:g} ± {verdicts.Z * v.se:.2f}"

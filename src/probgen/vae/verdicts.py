@@ -219,7 +219,8 @@ def split_sentence(reconstruction_error_change: Estimate, kl_change: Estimate, *
     carries the ELBO's change (the ELBO changes by minus their sum).
 
     Args:
-        reconstruction_error_change, kl_change: A − B of −E log p(x|z) and of the KL term (lower is better for both).
+        reconstruction_error_change, kl_change: A − B of −E log p(x|z) and of the KL term (lower is better for
+            both).
         names: (A, B).
     """
     a, b = names
