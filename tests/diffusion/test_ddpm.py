@@ -219,6 +219,9 @@ def test_elbo_terms_are_nonnegative_and_the_prior_kl_is_closed_form():
     with torch.no_grad():
         err = (model.network(model.q_sample(x0, t, noise), t.float()) - noise).pow(2).sum(1)
     assert t5["kl"].item() == pytest.approx((model.elbo_weights()[5].item() * err).mean().item(), rel=1e-5)
+    per_example = model.elbo_weights()[5].item() * err  # its standard error: sd over the 3 examples / √3
+    assert t5["kl_se"].item() == pytest.approx(per_example.std().item() / math.sqrt(3), rel=1e-5)
+    assert model.elbo_terms(x0[:1], steps=[5])["kl_se"].item() == 0.0
     for bad in (0, 30):
         with pytest.raises(ValueError, match="steps 1"):
             model.elbo_terms(x0, steps=[bad])

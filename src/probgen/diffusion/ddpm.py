@@ -133,14 +133,15 @@ class DDPM:
         """Per-step KL terms of the negative ELBO, in nats per example, estimated with one x_t per example.
 
         Returns {"t": steps (S,), "kl": (S,) mean over the batch of KL(q(x_{t−1}|x_t,x_0) || p_θ(x_{t−1}|x_t)),
-        "prior_kl": KL(q(x_T|x_0) || N(0, I)) averaged over the batch}. The decoder term L_0 of a discrete
+        "kl_se": (S,) the standard error of that mean over the batch (one draw of x_t per example; 0 for a batch
+        of one), "prior_kl": KL(q(x_T|x_0) || N(0, I)) averaged over the batch}. The decoder term L_0 of a discrete
         data model is left out (it needs a discretised likelihood); the sum over all t ≥ 1 of `kl` plus
         `prior_kl` is the continuous part of the bound.
         """
         s = self.schedule
         steps = list(range(1, self.T)) if steps is None else list(steps)
         dims = x0[0].numel()
-        kls = []
+        kls, ses = [], []
         for t_int in steps:
             if not 1 <= t_int < self.T:
                 raise ValueError(f"ELBO terms exist for steps 1…{self.T - 1}, not {t_int}")
@@ -151,12 +152,16 @@ class DDPM:
             err = (eps - noise).pow(2).flatten(1).sum(1)  # (B,)
             lam = float(s.betas[t_int] ** 2 / (2 * s.posterior_variance[t_int] * s.alphas[t_int]
                                                * (1 - s.alpha_bars[t_int])))
-            kls.append((lam * err).mean())
+            per_example = lam * err  # (B,)
+            kls.append(per_example.mean())
+            ses.append(per_example.std() / math.sqrt(len(per_example)) if len(per_example) > 1
+                       else per_example.new_zeros(()))
         ab_T = float(s.alpha_bars[-1])
         # KL(N(√ᾱ x0, (1−ᾱ) I) || N(0, I)) = ½ [ᾱ ||x0||² + D (−ᾱ − log(1 − ᾱ))], the bracket in float64 via log1p
         mean_sq = float((ab_T * x0.double().pow(2).flatten(1).sum(1)).mean())
         prior_kl = torch.tensor(0.5 * (mean_sq + dims * (-ab_T - math.log1p(-ab_T))))
-        return {"t": torch.tensor(steps), "kl": torch.stack(kls).cpu(), "prior_kl": prior_kl.cpu()}
+        return {"t": torch.tensor(steps), "kl": torch.stack(kls).cpu(), "kl_se": torch.stack(ses).cpu(),
+                "prior_kl": prior_kl.cpu()}
 
     # ----- the reverse process ------------------------------------------------------------------------------
     def eps(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
