@@ -119,7 +119,7 @@ def test_fid_comparison_names_the_lower_fid_only_outside_the_noise():
     a = {"fid": {100: 10.0}, "fid_se": {100: 1.0}}
     b = {"fid": {100: 20.0}, "fid_se": {100: 1.0}}
     c = {"fid": {100: 11.0}, "fid_se": {100: 1.0}}
-    assert study.fid_comparison(b, a, 100, names=("B", "A")).startswith("A is better than B in FID by 10.00 ± 2.77")
+    assert study.fid_comparison(b, a, 100, names=("B", "A")).startswith("A is better than B in FID at N = 100 by 10.00 ± 2.77")
     assert study.fid_comparison(a, b, 100, names=("A", "B")).startswith("A is better than B in FID")
     tie = study.fid_comparison(a, c, 100, names=("A", "C"))  # 1 < 1.96·√2
     assert tie.startswith("A and C cannot be told apart in FID at N = 100")

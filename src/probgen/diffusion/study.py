@@ -299,12 +299,13 @@ def fid_verdict(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 
     The two generated sets are independent and share the reference, so the difference has standard error
     √(se_a² + se_b²); it is called a difference only when |FID_a − FID_b| > z · that (z = 1.96: 95 %).
     """
-    return ordered_compare(fid_estimate(a, n), fid_estimate(b, n), names=names, quantity="FID", better="lower", z=z,
-                           tie=f"at N = {n}")
+    return ordered_compare(fid_estimate(a, n), fid_estimate(b, n), names=names, quantity=f"FID at N = {n}",
+                           better="lower", z=z, tie="")
 
 
 def fid_comparison(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> str:
-    """The sentence of `fid_verdict` ("A is better than B in FID by …" or "A and B cannot be told apart …")."""
+    """The sentence of `fid_verdict` ("A is better than B in FID at N = n by …" or "A and B cannot be told apart
+    in FID at N = n (…)")."""
     return fid_verdict(a, b, n, names=names, z=z).sentence
 
 
