@@ -439,7 +439,7 @@ def label_agreement(model: DDPM, classifier, path: dict[int, torch.Tensor]) -> d
 
     if 0 not in path:
         raise ValueError("the path needs the final sample (snapshot t = 0)")
-    final = predict_proba(classifier, path[0].float().cpu()).argmax(1)
+    final = predict_proba(classifier, path[0].float().cpu().clamp(-1, 1)).argmax(1)  # as scored in the FID
     out = {}
     for t, x in sorted(path.items(), reverse=True):
         if t == 0:
