@@ -128,4 +128,5 @@ def test_band_coverage_sentence_splits_flat_and_steep_points():
     slope = np.array([0.0, 5.0, 0.1, 6.0])
     mean = np.array([0.0, 1.0, 0.0, 1.0])  # misses where steep
     text = verdicts.band_coverage_sentence(x, mean, np.full(4, 0.01), np.zeros(4), slope)
-    assert text == "its band covers the true f at 100% of the test points where f is flattest and 0% where it is steepest"
+    assert text == ("its band covers the true f at 100% of the test points where f is flattest "
+                    "and 0% where it is steepest")

@@ -94,7 +94,8 @@ def test_shuffle_sentences_count_the_orders_that_change_the_ranking():
     chrono = _ranking(["A", "B", "C"], [3.0, 2.0, 1.0])
     stable = pd.DataFrame({"shuffle": [0, 0, 0, 1, 1, 1], "player": ["A", "B", "C"] * 2,
                            "mean": [3.0, 2.0, 1.0, 3.1, 2.1, 1.1]})
-    assert "every one of the 2 random orders gives the chronological ranking" in verdicts.shuffle_sentence(stable, chrono)
+    text = verdicts.shuffle_sentence(stable, chrono)
+    assert "every one of the 2 random orders gives the chronological ranking" in text
     assert "although none of the 2 random orders" in verdicts.order_dependence_sentence(stable, chrono)
     moved = stable.assign(mean=[3.0, 2.0, 1.0, 1.0, 2.1, 3.1])
     assert "in 1 of the 2 random orders the ranking differs" in verdicts.shuffle_sentence(moved, chrono)

@@ -91,7 +91,8 @@ def b1_sentences(params: dict[str, dict], lml: dict[str, float], rmse: dict[str,
     }
 
 
-def b2_sentences(params: dict[str, dict], rmse: dict[str, float], sigma_y2: float, max_abs_delta: float) -> dict[str, str]:
+def b2_sentences(params: dict[str, dict], rmse: dict[str, float], sigma_y2: float,
+                 max_abs_delta: float) -> dict[str, str]:
     """The B.2 discussion: its fitted noise and lengthscale against the truth and the oracle, and how much of
     (a)'s excess RMSE over the oracle (c) the first-order correction removes (all exact numbers of this data set).
 

@@ -180,12 +180,12 @@ def acceptance_sentence(rates, target: float = 0.3) -> str:
 
 def robustness_sentence(robust: pd.DataFrame) -> str:
     """What the perturbed copies did, from the robustness table (method, best distance, perturbed: min/max)."""
-    loss = float((robust["best distance"] - robust["perturbed: min"]).max())
-    gain = float((robust["perturbed: max"] - robust["best distance"]).max())
-    lost = robust.loc[(robust["best distance"] - robust["perturbed: min"]).idxmax(), "method"]
-    gained = "" if gain <= 0 else (f" and one gains up to {gain:.2f} m "
-                                   f"({robust.loc[(robust['perturbed: max'] - robust['best distance']).idxmax(), 'method']})")
-    return f"a single perturbed copy loses up to {loss:.2f} m ({lost}){gained}"
+    losses = robust["best distance"] - robust["perturbed: min"]
+    gains = robust["perturbed: max"] - robust["best distance"]
+    lost = robust.loc[losses.idxmax(), "method"]
+    gainer = robust.loc[gains.idxmax(), "method"]
+    gained = "" if gains.max() <= 0 else f" and one gains up to {gains.max():.2f} m ({gainer})"
+    return f"a single perturbed copy loses up to {losses.max():.2f} m ({lost}){gained}"
 
 
 def robustness(cfg: WalkerStudyConfig, plan, *, seed: int = 0) -> np.ndarray:
