@@ -210,16 +210,18 @@ def test_label_agreement_counts_chains_whose_estimate_has_the_final_label(monkey
 
     model = Model()
 
-    def fake_proba(classifier, x):  # the label is the first pixel, rounded
+    def fake_proba(classifier, x):  # the label is the first pixel: label / 4.5 − 1 in [−1, 1]
         p = torch.zeros(len(x), 10)
-        p[torch.arange(len(x)), x.flatten(1)[:, 0].round().long()] = 1
+        p[torch.arange(len(x)), ((x.flatten(1)[:, 0] + 1) * 4.5).round().long()] = 1
         return p
 
+    def images(labels):
+        return (torch.tensor(labels, dtype=torch.float32) / 4.5 - 1).view(-1, 1, 1, 1)
+
     monkeypatch.setattr(metrics, "predict_proba", fake_proba)
-    final = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1, 1)
+    final = images([1, 2, 3, 4])
     seen = []
-    path = {0: final, 10: torch.tensor([1.0, 2.0, 3.0, 0.0]).view(4, 1, 1, 1),
-            50: torch.tensor([0.0, 0.0, 3.0, 0.0]).view(4, 1, 1, 1)}
+    path = {0: final, 10: images([1, 2, 3, 0]), 50: images([0, 0, 3, 0])}
     agreement = study.label_agreement(model, None, path)
     assert agreement == {50: (1, 4), 10: (3, 4)}
     assert seen == [[49] * 4, [9] * 4]  # x_t enters the reverse step of index t − 1
