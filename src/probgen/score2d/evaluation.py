@@ -9,7 +9,7 @@ told apart … at this N"; every ± is 1.96 standard errors):
   `compare_proportions` compares two independent ones;
 - FIDs get a bootstrap interval and standard error over the generated samples
   (`fid_bootstrap`; the reference statistics are held fixed), and `compare_fid` compares
-  two of them by their bootstrap standard errors.
+  two of them by the bootstrap distribution of their (paired) difference.
 """
 
 from __future__ import annotations
@@ -106,10 +106,15 @@ def fid_estimate(result: dict) -> Estimate:
 def compare_fid(a: dict, b: dict, *, names: tuple[str, str]) -> Verdict:
     """Compare two `fid_bootstrap` results (lower is better) in the book's wording.
 
-    The two generated sets are independent and share the reference statistics, so the difference has the
-    standard error √(se_a² + se_b²) of their bootstrap standard errors.
+    The difference FID_a − FID_b gets the standard deviation of the replicates' differences r_a − r_b as its
+    standard error. `evaluate_guidance` draws both sets from the same start noise and resamples them with the
+    same indices (one seed), so the pairs are draws of the paired difference's bootstrap distribution, and
+    the correlation the shared noise creates is kept; for independent resamples the same formula gives
+    √(se_a² + se_b²).
     """
     ra, rb = np.asarray(a["replicates"]), np.asarray(b["replicates"])
     if ra.shape != rb.shape:
         raise ValueError(f"both results need the same number of bootstrap replicates, not {ra.shape} and {rb.shape}")
-    return compare(fid_estimate(a), fid_estimate(b), names=names, quantity="FID", better="lower", fmt="{:.1f}")
+    difference = Estimate(a["fid"] - b["fid"], float(np.std(ra - rb, ddof=1)))
+    return compare(fid_estimate(a), fid_estimate(b), names=names, quantity="FID", better="lower", fmt="{:.1f}",
+                   difference=difference)
