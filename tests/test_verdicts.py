@@ -96,6 +96,13 @@ def test_rank_names_the_best_and_what_it_is_told_apart_from():
     assert best == "A" and text.startswith("A and B cannot be told apart in FID at this N")
 
 
+def test_rank_of_exact_values_and_a_tie_over_seeds():
+    best, text = rank({"A": 3.0, "B": 1.0}, quantity="count")
+    assert best == "A" and text == "A has the best count (3.00): better than B by 2.00"
+    _, text = rank({"A": Estimate(1.0, 1.0), "B": Estimate(1.5, 1.0)}, quantity="distance", tie="over these seeds")
+    assert text.startswith("B and A cannot be told apart in distance over these seeds; B has the best value")
+
+
 def test_versus_reference_words_and_exact_values():
     assert versus_reference(Estimate(-88.5, 0.2), -88.8, quantity="ELBO").word == "equal"
     assert versus_reference(Estimate(-87.0, 0.2), -88.8, quantity="ELBO").word == "better"

@@ -364,8 +364,10 @@ def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, l
 
 
 def rank(estimates: dict, *, quantity: str, better: str = "higher", unit: str = "", fmt: str = "{:.2f}",
-         z: float = 1.96) -> tuple[str, str]:
+         z: float = 1.96, tie: str = "at this N") -> tuple[str, str]:
     """Which of several independent estimates is best, and whether it is told apart from each of the others.
+
+    `tie` qualifies a tie of all ("at this N", "over these seeds"). Exact values (se = 0) are shown without ±.
 
     Returns:
         (the best name, a sentence such as "B has the best FID (12.0 ± 1.0): better than A by 5.00 ± 1.41 and
@@ -382,16 +384,17 @@ def rank(estimates: dict, *, quantity: str, better: str = "higher", unit: str = 
     for other in order[1:]:
         v = compare(est[best], est[other], names=(best, other), quantity=quantity, better=better, fmt=fmt, z=z)
         d = v.difference
+        margin = fmt.format(abs(d.value)) + (f" ± {fmt.format(z * d.se)}" if d.se > 0 else "") + u
         if v.sign != 0:
             resolved = True
-            clauses.append(f"better than {other} by {fmt.format(abs(d.value))} ± {fmt.format(z * d.se)}{u}")
+            clauses.append(f"better than {other} by {margin}")
         else:
-            clauses.append(f"not told apart from {other} (difference {fmt.format(abs(d.value))} "
-                           f"± {fmt.format(z * d.se)}{u})")
+            clauses.append(f"not told apart from {other} (difference {margin})")
     e = est[best]
     shown = fmt.format(e.value) + (f" ± {fmt.format(z * e.se)}" if e.se > 0 else "") + u
     if not resolved:
-        return best, (f"{join_words(order)} cannot be told apart in {quantity} at this N; {best} has the best "
+        qualifier = f" {tie}" if tie else ""
+        return best, (f"{join_words(order)} cannot be told apart in {quantity}{qualifier}; {best} has the best "
                       f"value, {shown}, " + join_words(clauses))
     return best, f"{best} has the best {quantity} ({shown}): " + join_words(clauses)
 
