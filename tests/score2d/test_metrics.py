@@ -64,7 +64,8 @@ def test_energy_distance_estimate_covers_the_closed_form_of_two_normals():
     from probgen.score2d import energy_distance_estimate
 
     mu = 0.5
-    # 1-D N(0, 1) against N(μ, 1): X − Y ~ N(−μ, 2), E|X − Y| = 2/√π e^{−μ²/4} + μ(1 − 2Φ(−μ/√2)), E|X − X'| = 2/√π
+    # 1-D N(0, 1) against N(μ, 1): X − Y ~ N(−μ, 2), so E|X − Y| = 2/√π e^{−μ²/4} + μ(1 − 2Φ(−μ/√2)),
+    # and E|X − X'| = 2/√π
     phi = 0.5 * (1 + math.erf(-mu / 2))
     exy = 2 / math.sqrt(math.pi) * math.exp(-mu ** 2 / 4) + mu * (1 - 2 * phi)
     truth = 2 * exy - 2 * (2 / math.sqrt(math.pi))
@@ -87,7 +88,8 @@ def test_on_spiral_fraction_of_data_and_of_noise():
     mix = SpiralMixture()
     data = mix.sample(4000, torch.Generator().manual_seed(1))
     f = on_spiral_fraction(data, mix)
-    # each point lies within 3σ0 of its own mean with probability 1 − e^{−4.5} = 0.9889, of the nearest at least as often
+    # each point lies within 3σ0 of its own mean with probability 1 − e^{−4.5} = 0.9889, of the nearest mean at
+    # least as often
     assert f.value >= 1 - math.exp(-4.5) - 4 * f.se
     far = torch.full((10, 2), 10.0, dtype=torch.float64)
     assert on_spiral_fraction(far, mix) == binomial_estimate(0, 10)

@@ -152,7 +152,8 @@ def test_sample_verdicts_rank_by_nll_and_call_a_cloud_a_cloud():
     assert out["off_arm"].startswith("most samples of B lie off the arms")
     # the other way round: B is the good model, and no one is a cloud
     flipped = study.sample_verdicts({"A": Estimate(8.0, 0.1), "B": Estimate(3.0, 0.05)},
-                                    {"A": Estimate(0.6, 0.01), "B": Estimate(0.99, 0.002), "data": Estimate(0.99, 0.002)})
+                                    {"A": Estimate(0.6, 0.01), "B": Estimate(0.99, 0.002),
+                                     "data": Estimate(0.99, 0.002)})
     assert flipped["nll_rank"].startswith("B has the best")
     assert flipped["arm_B"].startswith("B and data cannot be told apart")
     assert flipped["off_arm"].startswith("every learned score puts at least 50%")
@@ -163,8 +164,8 @@ def test_sample_verdicts_rank_by_nll_and_call_a_cloud_a_cloud():
 
 
 def test_floor_error_and_spread_sentences():
-    above = study.floor_sentence({"a": {"fid": 50.0, "low": 48.0, "high": 52.0}, "b": {"fid": 30.0, "low": 28.0, "high": 33.0}},
-                                 floor=5.0)
+    above = study.floor_sentence({"a": {"fid": 50.0, "low": 48.0, "high": 52.0},
+                                  "b": {"fid": 30.0, "low": 28.0, "high": 33.0}}, floor=5.0)
     assert above == "every FID lies above the floor of 5.0: the lowest, 30.0 [28.0, 33.0] (b), is 6 times the floor"
     reached = study.floor_sentence({"a": {"fid": 5.5, "low": 4.5, "high": 6.5}}, floor=5.0)
     assert reached.startswith("the lowest FID, 5.5 [4.5, 6.5] (a), reaches the floor")

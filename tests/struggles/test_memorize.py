@@ -76,8 +76,8 @@ def test_training_subset_is_seeded():
 def test_one_tiny_run_records_snapshots_and_rows():
     cfg = memorize.MemorizationStudyConfig.for_profile("smoke", sizes=(6,), capacities=(8,), capacity_size=6,
                                                        n_seeds=1, steps=4, snapshot_steps=(2, 4), n_samples=4,
-                                                       sampler_steps=2, n_loss=8, batch_size=4, n_fid=6, fid_bootstrap=3,
-                                                       device="cpu")
+                                                       sampler_steps=2, n_loss=8, batch_size=4, n_fid=6,
+                                                       fid_bootstrap=3, device="cpu")
     out = memorize.run_memorization(cfg, log=lambda m: None, progress=False)
     assert [(r["n"], r["width"], r["step"]) for r in out["rows"]] == [(6, 8, 2), (6, 8, 4)]
     assert all(np.isfinite(r["fid"]) and 0 <= r["memorized"] <= 1 for r in out["rows"])

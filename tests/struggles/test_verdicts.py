@@ -34,17 +34,19 @@ def test_toy_verdicts_flip_between_the_models_and_tie():
     flow_worse = verdicts.toy_verdicts(_sweep(0.2, 0.7), **kw)
     assert flow_worse["hard_ddpm_vs_flow"] == "the DDPM is better than flow matching in mass error at every family"
     tie = verdicts.toy_verdicts(_sweep(0.4, 0.4), **kw)
-    assert tie["hard_ddpm_vs_flow"] == "the DDPM and flow matching cannot be told apart in mass error at any family at this N"
+    assert tie["hard_ddpm_vs_flow"] == ("the DDPM and flow matching cannot be told apart in mass error at any family "
+                                        "at this N")
 
 
 def test_toy_verdicts_find_the_floor_and_what_each_metric_tells():
     kw = dict(easy=0.0, hard=1.0, families=("ring", "squares"))
     working = verdicts.toy_verdicts(_sweep(0.7, 0.02), **kw)
-    assert working["easy_floor"].startswith("on the ring and checkerboard, the mass errors of both models cannot be told apart")
+    assert working["easy_floor"].startswith("on the ring and checkerboard, the mass errors of both models cannot be "
+                                            "told apart")
     assert working["easy_floor"].endswith("no model lies above that floor")
     # the DDPM is above the floor in both families, the flow in none; the energy distance sees nothing
-    assert working["hard_tells"] == ("the mass error tells a model from exact samples in 2 of the 4 family–model pairs, "
-                                     "the energy distance in 0")
+    assert working["hard_tells"] == ("the mass error tells a model from exact samples in 2 of the 4 family–model "
+                                     "pairs, the energy distance in 0")
     blurred = verdicts.toy_verdicts(_sweep(0.7, 0.7, easy_ddpm=0.3, energy=0.05), **kw)
     assert blurred["easy_floor"].startswith("in no family are both models at the floor")
     assert "DDPM on the ring (0.300 ± " in blurred["easy_floor"]
@@ -77,7 +79,8 @@ def test_remedy_verdicts_say_whether_a_remedy_helps():
 
 
 def test_sampler_verdict_ranks_the_samplers():
-    rows = [{"family": "ring", "model": "ddpm", "remedy": "baseline", "seed": s, "sampler": name, "mode_mass_error": v + j}
+    rows = [{"family": "ring", "model": "ddpm", "remedy": "baseline", "seed": s, "sampler": name,
+             "mode_mass_error": v + j}
             for name, v in (("ddim-10", 0.8), ("ancestral", 0.3)) for s, j in zip(SEEDS, JITTER)]
     assert verdicts.sampler_verdict(rows, family="ring", model="ddpm").startswith("ancestral has the best mass error")
     flipped = [{**r, "mode_mass_error": 1.1 - r["mode_mass_error"]} for r in rows]
@@ -94,7 +97,8 @@ def test_levels_and_trends_have_no_better_side():
         "A has a lower fraction than B by 0.50")
     assert verdicts.compare_level(hi, hi, names=("A", "B"), quantity="fraction").sign == 0
     rising = {10: Estimate(0.1, 0.01), 20: Estimate(0.4, 0.01), 40: Estimate(0.8, 0.01)}
-    assert verdicts.trend(rising, quantity="Q", label="n").startswith("Q grows with n at each step from 10 to 40 (10 → 20: +0.30")
+    assert verdicts.trend(rising, quantity="Q", label="n").startswith(
+        "Q grows with n at each step from 10 to 40 (10 → 20: +0.30")
     falling = {k: Estimate(1 - e.value, e.se) for k, e in rising.items()}
     assert verdicts.trend(falling, quantity="Q", label="n").startswith("Q falls with n at each step")
     mixed = {**rising, 40: Estimate(0.41, 0.01)}
@@ -148,6 +152,6 @@ def test_metric_estimates_group_rows():
     rows = [{"n": n, "seed": s, "gap": g} for n, gs in ((10, (0.1, 0.3)), (20, (0.0, 0.02))) for s, g in enumerate(gs)]
     est = verdicts.metric_estimates(rows, "gap", by=("n",))
     assert set(est) == {10, 20} and est[10].value == pytest.approx(0.2)
-    assert verdicts.final_fractions([{"n": 10, "width": 8, "seed": s, "step": 30, "memorized": f}
-                                     for s, f in enumerate((0.5, 0.7))], step=30, width=8, n_samples=10)[10].value == 0.6
+    runs = [{"n": 10, "width": 8, "seed": s, "step": 30, "memorized": f} for s, f in enumerate((0.5, 0.7))]
+    assert verdicts.final_fractions(runs, step=30, width=8, n_samples=10)[10].value == 0.6
     assert np.isclose(est[20].se, 0.01)

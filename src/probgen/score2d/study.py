@@ -231,8 +231,8 @@ def sample_verdicts(nll: dict[str, Estimate], on_arm: dict[str, Estimate], *, da
     off = []
     for name in nll:
         est = on_arm[name]
-        out[f"arm_{name}"] = compare(est, on_arm[data], names=(name, data), quantity="the fraction of samples on an arm",
-                                     better="higher", fmt="{:.3f}").sentence
+        out[f"arm_{name}"] = compare(est, on_arm[data], names=(name, data), better="higher", fmt="{:.3f}",
+                                     quantity="the fraction of samples on an arm").sentence
         if est.value + 1.96 * est.se < off_arm_below:
             off.append(name)
     out["off_arm"] = (f"most samples of {join_words(off)} lie off the arms (a diffuse cloud): fewer than "

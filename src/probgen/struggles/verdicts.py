@@ -54,7 +54,8 @@ def compare_level(a: Estimate, b: Estimate, *, names: tuple[str, str], quantity:
     u = f" {unit}" if unit else ""
     d = v.difference
     word = "higher" if v.sign > 0 else "lower"
-    shown = " against ".join(fmt.format(e.value) + (f" ± {fmt.format(1.96 * e.se)}" if e.se > 0 else "") for e in (a, b))
+    shown = " against ".join(fmt.format(e.value) + (f" ± {fmt.format(1.96 * e.se)}" if e.se > 0 else "")
+                             for e in (a, b))
     return Verdict(v.sign, d, f"{names[0]} has a {word} {quantity} than {names[1]} by {fmt.format(abs(d.value))} "
                               f"± {fmt.format(1.96 * d.se)}{u} ({shown}{u})")
 
@@ -62,8 +63,9 @@ def compare_level(a: Estimate, b: Estimate, *, names: tuple[str, str], quantity:
 def trend(estimates: Mapping, *, quantity: str, label: str, fmt: str = "{:.2f}") -> str:
     """How a quantity moves along an ordered setting (training-set size, width), from consecutive comparisons.
 
-    Returns "Q grows with each step of <label> from a to c (a → b: +x ± y; b → c: +x ± y)", "… falls …", or, when
-    not every step is resolved, "Q rises from a to b (…), and b and c cannot be told apart (…)" with each step.
+    Returns "Q grows with <label> at each step from a to c (a → b: +x ± y; b → c: +x ± y)", "… falls …", or,
+    when not every step is resolved, "Q does not move one way along <label>: from a to b it rises; …" with each
+    step.
     """
     keys = sorted(estimates)
     if len(keys) < 2:
@@ -72,8 +74,9 @@ def trend(estimates: Mapping, *, quantity: str, label: str, fmt: str = "{:.2f}")
     for lo, hi in zip(keys, keys[1:]):
         v = compare(estimates[hi], estimates[lo], names=(str(hi), str(lo)), quantity=quantity, better="higher", fmt=fmt)
         steps.append((lo, hi, v))
-    detail = "; ".join(f"{lo} → {hi}: {'+' if v.difference.value >= 0 else '−'}{fmt.format(abs(v.difference.value))} "
-                       f"± {fmt.format(1.96 * v.difference.se)}" for lo, hi, v in steps)
+    detail = "; ".join(f"{lo} → {hi}: {'+' if v.difference.value >= 0 else '−'}"
+                       f"{fmt.format(abs(v.difference.value))} ± {fmt.format(1.96 * v.difference.se)}"
+                       for lo, hi, v in steps)
     signs = {v.sign for _, _, v in steps}
     if signs == {1}:
         return f"{quantity} grows with {label} at each step from {keys[0]} to {keys[-1]} ({detail})"
@@ -136,8 +139,8 @@ def toy_verdicts(sweep, *, easy: float, hard: float, families: Iterable[str], fm
                 above.append(f"{MODEL_NAMES[m]} on the {FAMILY_NAMES.get(f, f)} ({shown})")
         if all(s >= 0 for s in signs):
             at_floor.append(f)
-    first = (f"on the {join_words([FAMILY_NAMES.get(f, f) for f in at_floor])}, the mass errors of both models cannot be told apart from those of "
-             f"exact samples (or are lower): the code works" if at_floor
+    first = (f"on the {join_words([FAMILY_NAMES.get(f, f) for f in at_floor])}, the mass errors of both models "
+             f"cannot be told apart from those of exact samples (or are lower): the code works" if at_floor
              else "in no family are both models at the floor of exact samples")
     rest = (f"; above that floor lie {join_words(above)} (mass error, model against exact samples)" if above
             else "; no model lies above that floor")
@@ -161,7 +164,8 @@ def toy_verdicts(sweep, *, easy: float, hard: float, families: Iterable[str], fm
     return out
 
 
-def remedy_verdicts(rows, *, families: Iterable[str], remedies: Mapping[str, str], fmt: str = "{:.3f}") -> dict[str, str]:
+def remedy_verdicts(rows, *, families: Iterable[str], remedies: Mapping[str, str],
+                    fmt: str = "{:.3f}") -> dict[str, str]:
     """The remedies' sentences, from rows (default samplers only) of family, model, remedy, seed, mode_mass_error.
 
     Args:
@@ -185,7 +189,8 @@ def remedy_verdicts(rows, *, families: Iterable[str], remedies: Mapping[str, str
                 better="lower", key_fmt="{}", fmt=fmt)
         for f in families:
             options = {r: e for (ff, m, r), e in est.items() if ff == f and m == model}
-            out[f"best_{f}_{model}"] = rank(options, quantity="mass error", better="lower", fmt=fmt)[1]
+            out[f"best_{f}_{model}"] = rank(options, quantity="mass error", better="lower", fmt=fmt,
+                                            tie="over these seeds")[1]
     return out
 
 
@@ -195,7 +200,7 @@ def sampler_verdict(rows, *, family: str, model: str, fmt: str = "{:.3f}") -> st
     if not rows:
         raise ValueError(f"no baseline rows of {model} on {family}")
     est = metric_estimates(rows, MASS, by=("sampler",))
-    return rank(est, quantity="mass error", better="lower", fmt=fmt)[1]
+    return rank(est, quantity="mass error", better="lower", fmt=fmt, tie="over these seeds")[1]
 
 
 # ----- memorization -----------------------------------------------------------------------------------------
