@@ -31,6 +31,8 @@ def test_the_same_numbers_read_the_other_way_when_lower_is_better():
     a, b = Estimate(3.0, 0.1), Estimate(1.0, 0.1)
     assert compare(a, b, names=("A", "B"), quantity="q").sentence.startswith("A is better than B")
     assert compare(a, b, names=("A", "B"), quantity="q", better="lower").sentence.startswith("B is better than A")
+    # the parenthesis lists the values in the order the sentence names them
+    assert compare(a, b, names=("A", "B"), quantity="q", better="lower").sentence.endswith("(1.00 ± 0.20 against 3.00 ± 0.20)")
 
 
 def test_a_quantity_without_a_direction_says_which_is_higher():

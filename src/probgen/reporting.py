@@ -308,6 +308,7 @@ def compare(a, b, *, names: tuple[str, str], quantity: str, better: str = "highe
         return Verdict(0, d, f"{names[0]} and {names[1]} cannot be told apart in {quantity}{qualifier} "
                              f"({values}; difference {shown_d} ± {fmt.format(z * d.se)}{u})")
     first, second = names if sign > 0 else names[::-1]
+    values = f"{show(a)} against {show(b)}{u}" if sign > 0 else f"{show(b)} against {show(a)}{u}"
     if better is None:  # no direction: the sign says which is higher
         return Verdict(sign, d, f"{first}'s {quantity} is higher than {second}'s by {fmt.format(abs(d.value))} "
                                 f"± {fmt.format(z * d.se)}{u} ({values})")
