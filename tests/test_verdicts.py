@@ -42,6 +42,19 @@ def test_a_quantity_without_a_direction_says_which_is_higher():
     assert tie.sign == 0 and "cannot be told apart in scale (" in tie.sentence
 
 
+def test_the_winners_value_comes_first_and_the_verdict_stays_a_against_b():
+    E = Estimate
+    v = compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower")
+    assert v.sign == -1 and v.difference.value == 10.0  # the verdict stays A's against B's
+    assert v.sentence == "B is better than A in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
+    w = compare(E(10.0, 1.0), E(20.0, 1.0), names=("A", "B"), quantity="FID", better="lower")
+    assert w.sign == 1
+    assert w.sentence == "A is better than B in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
+    paired = compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower",
+                                   difference=E(10.0, 0.5))
+    assert paired.sign == -1 and paired.sentence.startswith("B is better than A in FID by 10.00 ± 0.98 (10.00")
+
+
 def test_a_paired_difference_replaces_the_independent_one():
     a, b = Estimate(-88.0, 0.5), Estimate(-88.3, 0.5)  # independent: a tie
     assert compare(a, b, names=("A", "B"), quantity="ELBO").sign == 0

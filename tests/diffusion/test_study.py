@@ -286,19 +286,6 @@ def test_loss_sentence_reads_the_three_points_of_the_curve():
     assert study.loss_sentence([0.5, 0.4]).startswith("The run is shorter than three blocks")
 
 
-def test_ordered_compare_lists_the_winners_value_first():
-    E = study.Estimate
-    v = study.ordered_compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower")
-    assert v.sign == -1 and v.difference.value == 10.0  # the verdict stays A's against B's
-    assert v.sentence == "B is better than A in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
-    w = study.ordered_compare(E(10.0, 1.0), E(20.0, 1.0), names=("A", "B"), quantity="FID", better="lower")
-    assert w.sign == 1
-    assert w.sentence == "A is better than B in FID by 10.00 ± 2.77 (10.00 ± 1.96 against 20.00 ± 1.96)"
-    paired = study.ordered_compare(E(20.0, 1.0), E(10.0, 1.0), names=("A", "B"), quantity="FID", better="lower",
-                                   difference=E(10.0, 0.5))
-    assert paired.sign == -1 and paired.sentence.startswith("B is better than A in FID by 10.00 ± 0.98 (10.00")
-
-
 def test_evaluate_sampler_caches_what_the_draw_recorded(monkeypatch):
     """`extra` keeps tensors the draw recorded (a latent model's codes) with the samples; a cached call returns
     them without drawing again, and a call without `extra` is cached under its own key."""

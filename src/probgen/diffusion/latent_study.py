@@ -17,13 +17,13 @@ import torch
 from .. import checkpoints
 from ..data import load_mnist
 from ..nets.mlp import TimeMLP, TimeMLPConfig
-from ..reporting import compare_across, join_words
+from ..reporting import compare, compare_across, join_words
 from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
 from ..vae import VAETrainConfig, encode_dataset, train_vae
 from .ddpm import DDPM
 from .latent import LatentDDPM, LatentNormalizer
 from .schedules import NoiseSchedule, ScheduleConfig
-from .study import DDPMStudyConfig, fid_estimate, fid_verdict, lowest_fid, ordered_compare
+from .study import DDPMStudyConfig, fid_estimate, fid_verdict, lowest_fid
 from .training import TrainConfig, train_diffusion
 
 
@@ -203,7 +203,7 @@ def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int,
     prior_est = {b: fid_estimate(prior[b], n_large) for b in betas}
     out["latent_vs_prior"], _ = compare_across(est, prior_est, names=("the latent DDPM", "the VAE prior"),
                                                      quantity="FID", label="β", better="lower")
-    out["latent_vs_prior_lo"] = ordered_compare(est[b_lo], prior_est[b_lo], names=("the latent DDPM", "the VAE prior"),
+    out["latent_vs_prior_lo"] = compare(est[b_lo], prior_est[b_lo], names=("the latent DDPM", "the VAE prior"),
                                                 quantity="FID", better="lower").sentence
 
     names = {s: (f"latent DDIM with {s} steps", f"latent ancestral sampling ({T} steps)") for s in (s_lo, s_hi)}
@@ -233,9 +233,9 @@ def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int,
                                                label="β", better="lower")
     out["recon_gaps"] = "; ".join(f"{beta_name[b]}: {_signed(g.difference.value)} ± {1.96 * g.difference.se:.2f}"
                                   for b, g in gaps.items())
-    out["recon_hi_lo"] = ordered_compare(recon[b_hi], recon[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
+    out["recon_hi_lo"] = compare(recon[b_hi], recon[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
                                  quantity="reconstruction FID", better="lower").sentence
-    out["latent_hi_lo"] = ordered_compare(est[b_hi], est[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
+    out["latent_hi_lo"] = compare(est[b_hi], est[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
                                   quantity="the latent DDPM's FID", better="lower").sentence
 
     ratios = [lat[b]["samples_per_s"] / pixel["samples_per_s"] for b in betas]

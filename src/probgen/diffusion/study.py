@@ -279,27 +279,13 @@ def fid_estimate(result: dict, n: int) -> Estimate:
     return Estimate(float(value), float(se))
 
 
-def ordered_compare(a, b, *, names: tuple[str, str], **kwargs) -> Verdict:
-    """`reporting.compare`, with the values in the sentence's parenthesis in the order of the names it reads.
-
-    When B wins, `compare` words the sentence "B is better than A …" but lists the values as "(A's against B's)";
-    this redoes the sentence with B first. The verdict's sign and difference stay those of A − B.
-    """
-    v = compare(a, b, names=names, **kwargs)
-    if v.sign >= 0:
-        return v
-    d = kwargs.pop("difference", None)
-    flipped = compare(b, a, names=names[::-1], difference=None if d is None else Estimate(-d.value, d.se), **kwargs)
-    return Verdict(v.sign, v.difference, flipped.sentence)
-
-
 def fid_verdict(a: dict, b: dict, n: int, *, names: tuple[str, str], z: float = 1.96) -> Verdict:
     """Compare the FIDs at N = n of two samplers (`fid_estimate` inputs) with `reporting.compare`.
 
     The two generated sets are independent and share the reference, so the difference has standard error
     √(se_a² + se_b²); it is called a difference only when |FID_a − FID_b| > z · that (z = 1.96: 95 %).
     """
-    return ordered_compare(fid_estimate(a, n), fid_estimate(b, n), names=names, quantity=f"FID at N = {n}",
+    return compare(fid_estimate(a, n), fid_estimate(b, n), names=names, quantity=f"FID at N = {n}",
                            better="lower", z=z, tie="")
 
 
@@ -534,4 +520,4 @@ def class_accuracy(classifier, intended: torch.Tensor) -> Callable[[torch.Tensor
 __all__ = ["DDPMStudyConfig", "agreement_sentence", "classifier_guided_eps", "class_accuracy", "ddpm_verdicts",
            "dequantisation_choice", "device_of", "evaluate_sampler", "fid_comparison", "fid_estimate", "fid_verdict",
            "fid_with_se", "label_agreement", "load_training_data", "loss_sentence", "lowest_fid", "model_key",
-           "ordered_compare", "sampler_label", "timed_samples", "train_ddpm", "train_noisy_classifier"]
+           "sampler_label", "timed_samples", "train_ddpm", "train_noisy_classifier"]
