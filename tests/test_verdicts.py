@@ -85,6 +85,8 @@ def test_across_settings_states_the_rule_and_its_exceptions():
     assert text == "A is better than B in accuracy at every step count except 50, where they cannot be told apart"
     text, _ = compare_across(a, a, names=("A", "B"), quantity="accuracy", label="step count")
     assert text == "A and B cannot be told apart in accuracy at any step count at this N"
+    text, _ = compare_across(a, a, names=("A", "B"), quantity="accuracy", label="seed", tie="over these seeds")
+    assert text == "A and B cannot be told apart in accuracy at any seed over these seeds"
     text, _ = compare_across(a, {10: E(0.0, 0.1), 20: E(3.0, 0.1), 50: E(3.0, 0.1)},
                              names=("A", "B"), quantity="accuracy", label="step count")
     assert text == "A is better than B in accuracy at step count 10; B is better at 20; they cannot be told apart at 50"

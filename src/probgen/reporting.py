@@ -317,12 +317,14 @@ def compare(a, b, *, names: tuple[str, str], quantity: str, better: str = "highe
 
 
 def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, label: str, better: str = "higher",
-                   key_fmt: str = "{:g}", fmt: str = "{:.2f}", z: float = 1.96) -> tuple[str, dict]:
+                   key_fmt: str = "{:g}", fmt: str = "{:.2f}", z: float = 1.96,
+                   tie: str = "at this N") -> tuple[str, dict]:
     """Compare A with B at every setting they share (step counts, guidance scales, data families).
 
     Args:
         a, b: setting → `Estimate` (or exact number).
         label: the name of one setting in the sentence ("step count", "guidance scale w", "family").
+        tie: how an all-tie sentence is qualified ("at this N", "over these seeds", "" for nothing).
     Returns:
         (sentence, {setting: Verdict}). The sentence takes the most common outcome as its rule and names the
         exceptions: "A is better than B in FID at every step count", "A is better than B in FID at every step
@@ -340,7 +342,8 @@ def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, l
     plural = label if label.endswith("s") else label + "s"
     if len(groups[rule]) == len(keys):
         if rule == 0:
-            return f"{a_name} and {b_name} cannot be told apart in {quantity} at any {label} at this N", verdicts
+            qualifier = f" {tie}" if tie else ""
+            return f"{a_name} and {b_name} cannot be told apart in {quantity} at any {label}{qualifier}", verdicts
         first, second = names if rule > 0 else names[::-1]
         return f"{first} is better than {second} in {quantity} at every {label}", verdicts
     exceptions = {1: f"{a_name} is better", -1: f"{b_name} is better", 0: "they cannot be told apart"}
