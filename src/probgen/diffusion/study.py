@@ -47,7 +47,7 @@ class DDPMStudyConfig(ProfileConfig):
                       clf_max_steps=1500, preview_epochs=(1, 2), n_fid=1000, n_fid_ancestral=1000,
                       ddim_steps=(10, 20, 50, 100), guidance_scales=(0.0, 1.0, 3.0, 7.5), guidance_steps=25,
                       n_per_class=100,
-                      cg_scales=(0.0, 1.0, 3.0, 10.0, 30.0), cg_steps=25, cg_per_class=100, sample_batch=500),
+                      cg_scales=(0.0, 1.0, 3.0, 10.0, 30.0), cg_steps=25, cg_per_class=100, sample_batch=100),
         "full": dict(n_train=None, base_channels=64, channel_mults=(1, 2, 2), patch_size=1, num_res_blocks=2,
                      attention_resolutions=(14, 7), batch_size=256, lr=2e-4, warmup_steps=500, ema_decay=0.9999,
                      epochs=60, max_steps=None, cond_max_steps=None, clf_max_steps=None, clf_epochs=10,
@@ -99,7 +99,7 @@ class DDPMStudyConfig(ProfileConfig):
     cg_scales: tuple[float, ...] = (0.0, 1.0, 3.0)
     cg_steps: int = 25
     cg_per_class: int = 30
-    sample_batch: int = 500
+    sample_batch: int = 100  # on a 2-core CPU 100 samples per batch run ~1.5x faster per image than 500
     device: str = "auto"
     compile: bool = False
 
