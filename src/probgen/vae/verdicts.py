@@ -369,7 +369,7 @@ def cluster_sentence(neighbours: dict, *, top: int = 3) -> str:
     pairs of classes the neighbours confuse most often."""
     k = neighbours["k"]
     v = compare(neighbours["accuracy"], neighbours["chance"],
-                names=(f"the label voted by a code's {k} nearest neighbours", "the most common digit for every image"),
+                names=(f"the vote of a code's {k} nearest neighbours", "guessing the most common digit"),
                 quantity="accuracy", better="higher", fmt="{:.3f}")
     pairs = neighbours["confusions"][:top]
     if not pairs:
