@@ -23,6 +23,7 @@ from ..data import load_mnist
 from ..nets.unet import UNet, UNetConfig
 from ..reporting import Verdict, compare, compare_across, join_words
 from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
+from ..runtime import progress as progress_bar
 from ..stats import Estimate
 from .ddpm import DDPM
 from .guidance import NoisyClassifier, NoisyClassifierConfig, NoisyClassifierObjective, classifier_guided_eps
@@ -206,14 +207,15 @@ def _sync(device) -> None:
 
 
 def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, batch: int, *, device,
-                  seed: int) -> tuple[torch.Tensor, float]:
+                  seed: int, desc: str = "samples") -> tuple[torch.Tensor, float]:
     """Draw n samples in batches with `draw(batch_size, generator)`; return (samples on CPU, wall seconds).
 
     The clock covers every network call and sampler operation (synchronised on CUDA) but not the copy
-    of finished batches to the CPU.
+    of finished batches to the CPU, nor the progress bar (`desc` names it).
     """
     gen = torch.Generator(device=device).manual_seed(seed)
     out, seconds = [], 0.0
+    bar = progress_bar(total=n, desc=desc)
     for start in range(0, n, batch):
         _sync(device)
         t0 = time.perf_counter()
@@ -221,6 +223,8 @@ def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, 
         _sync(device)
         seconds += time.perf_counter() - t0
         out.append(x.float().cpu())
+        bar.update(x.shape[0])
+    bar.close()
     return torch.cat(out), seconds
 
 
@@ -471,7 +475,7 @@ def evaluate_sampler(name: str, model_key: str, draw, n: int, *, batch: int, dev
     from ..metrics import extract_features, load_fid_classifier
 
     def compute(resume, save):
-        samples, seconds = timed_samples(draw, n, batch, device=device, seed=seed)
+        samples, seconds = timed_samples(draw, n, batch, device=device, seed=seed, desc=f"{name} ({n})")
         if not torch.isfinite(samples).all():
             raise FloatingPointError(f"sampler {name!r} produced NaN or infinite values")
         samples = samples.clamp(-1, 1)
