@@ -92,6 +92,14 @@ def test_across_settings_states_the_rule_and_its_exceptions():
     assert text == "A is better than B in accuracy at step count 10; B is better at 20; they cannot be told apart at 50"
 
 
+def test_settings_that_name_themselves():
+    E = Estimate
+    a = {1: E(5.0, 0.1), 2: E(1.0, 0.1), 3: E(1.0, 0.1)}
+    b = {1: E(1.0, 0.1), 2: E(5.0, 0.1), 3: E(1.0, 0.1)}
+    text, _ = compare_across(a, b, names=("A", "B"), quantity="FID", label="β", key_fmt="β = {:g}", better="lower")
+    assert text == "A is better than B in FID at β = 2; B is better at β = 1; they cannot be told apart at β = 3"
+
+
 def test_across_settings_flips_with_the_data():
     E = Estimate
     a = {1: E(5.0, 0.1), 2: E(6.0, 0.1)}

@@ -324,6 +324,8 @@ def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, l
     Args:
         a, b: setting → `Estimate` (or exact number).
         label: the name of one setting in the sentence ("step count", "guidance scale w", "family").
+        key_fmt: how a setting is written; a format with "=" ("β = {:g}") names the setting itself, so a
+            mixed sentence reads "at β = 1" rather than "at β 1".
         tie: how an all-tie sentence is qualified ("at this N", "over these seeds", "" for nothing).
     Returns:
         (sentence, {setting: Verdict}). The sentence takes the most common outcome as its rule and names the
@@ -359,7 +361,9 @@ def compare_across(a: dict, b: dict, *, names: tuple[str, str], quantity: str, l
                 parts.append(f"they cannot be told apart at {join_words(groups[s])}")
             else:
                 winner, loser = names if s > 0 else names[::-1]
-                where = f"{plural if len(groups[s]) > 1 else label} {join_words(groups[s])}"
+                named = "=" in groups[s][0]  # keys formatted as "w = 3" name themselves
+                where = join_words(groups[s]) if named else \
+                    f"{plural if len(groups[s]) > 1 else label} {join_words(groups[s])}"
                 parts.append(f"{winner} is better than {loser} in {quantity} at {where}"
                              if not parts else f"{winner} is better at {join_words(groups[s])}")
     if parts[0].startswith("they"):  # only ties and one winner: lead with the winner

@@ -122,11 +122,11 @@ def test_sweep_verdict_is_the_shared_wording_with_the_differences():
     text = sweep_verdict(a, b, names=("A", "B"), quantity="class accuracy")
     assert text == (rule + " (A minus B at w = 0, 1, 3 and 7.5: +0.30 ± 0.03, −0.20 ± 0.03, −0.01 ± 0.06 and "
                     "+0.00 ± 0.03)")
-    assert rule == ("A is better than B in class accuracy at guidance scale w = 0; B is better at w = 1; "
+    assert rule == ("A is better than B in class accuracy at w = 0; B is better at w = 1; "
                     "they cannot be told apart at w = 3 and w = 7.5")
     # lower is better (an FID): the same numbers crown the other method
     assert sweep_verdict(a, b, names=("A", "B"), quantity="FID", better="lower").startswith(
-        "A is better than B in FID at guidance scale w = 1; B is better at w = 0")
+        "A is better than B in FID at w = 1; B is better at w = 0")
     assert sweep_verdict({1.0: Estimate(1.0, 1.0)}, {1.0: Estimate(1.5, 1.0)}, names=("A", "B"), quantity="FID",
                          symbol="s").startswith("A and B cannot be told apart in FID at any guidance scale at this N")
     with pytest.raises(ValueError, match="share no guidance scale"):

@@ -48,8 +48,8 @@ def test_latent_verdicts_follow_the_numbers_one_way():
     assert v["latent_vs_prior_lo"].startswith("the latent DDPM is better than the VAE prior in FID by 140.00 ± 2.77")
     assert v["latent_ddim_across"].endswith("cannot be told apart in FID at any β at this N")
     assert v["speed_twice"].startswith("The speed-up of the latent model over the pixel model thus comes twice")
-    assert v["recon_across"] == ("the decoder on real codes is better than the latent DDPM in FID at β 1; "
-                                 "they cannot be told apart at 1e-06")
+    assert v["recon_across"] == ("the decoder on real codes is better than the latent DDPM in FID at β = 1; "
+                                 "they cannot be told apart at β = 1e-06")
     assert v["recon_gaps"] == "β = 1e-06: +0.50 ± 2.77; β = 1: +10.00 ± 2.77"
     assert v["recon_hi_lo"] == ("β = 1e-06 is better than β = 1 in reconstruction FID by 20.50 ± 2.77 "
                                 "(9.50 ± 1.96 against 30.00 ± 1.96)")

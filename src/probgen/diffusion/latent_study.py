@@ -202,7 +202,7 @@ def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int,
     est = {b: fid_estimate(lat[b], n_large) for b in betas}
     prior_est = {b: fid_estimate(prior[b], n_large) for b in betas}
     out["latent_vs_prior"], _ = compare_across(est, prior_est, names=("the latent DDPM", "the VAE prior"),
-                                                     quantity="FID", label="β", better="lower")
+                                                     quantity="FID", label="β", key_fmt="β = {:g}", better="lower")
     out["latent_vs_prior_lo"] = compare(est[b_lo], prior_est[b_lo], names=("the latent DDPM", "the VAE prior"),
                                                 quantity="FID", better="lower").sentence
 
@@ -211,7 +211,7 @@ def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int,
     lo_verdict = fid_verdict(ddim_lo[best], lat[best], n_large, names=names[s_lo])
     out["latent_ddim_verdict_lo"] = lo_verdict.sentence
     out["latent_ddim_across"], _ = compare_across({b: fid_estimate(ddim_lo[b], n_large) for b in betas}, est,
-                                                  names=names[s_lo], quantity="FID", label="β", better="lower")
+                                                  names=names[s_lo], quantity="FID", label="β", key_fmt="β = {:g}", better="lower")
     if lo_verdict.sign >= 0:
         out["speed_twice"] = ("The speed-up of the latent model over the pixel model thus comes twice: from the small "
                               "network, and from the fewer steps that DDIM allows here without a measurable loss "
@@ -230,7 +230,7 @@ def latent_verdicts(comparison: list[dict], beta_vae: list[dict], *, n_cmp: int,
     recon = {float(r["beta"]): reconstruction_estimate(r, n_large) for r in beta_vae}
     out["recon_across"], gaps = compare_across(est, {b: recon[b] for b in betas},
                                                names=("the latent DDPM", "the decoder on real codes"), quantity="FID",
-                                               label="β", better="lower")
+                                               label="β", key_fmt="β = {:g}", better="lower")
     out["recon_gaps"] = "; ".join(f"{beta_name[b]}: {_signed(g.difference.value)} ± {1.96 * g.difference.se:.2f}"
                                   for b, g in gaps.items())
     out["recon_hi_lo"] = compare(recon[b_hi], recon[b_lo], names=(beta_name[b_hi], beta_name[b_lo]),
