@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from .reporting import versus_reference
 from .stats import Estimate
 
-EXERCISES = "the reference settings of the course exercises (EXERCISES.md)"
-GP_ANSWER = "the public answer to the GP exercise (issue 19 of this project)"
+EXERCISES = "EXERCISES.md"
+GP_ANSWER = "public answer to the GP exercise (issue 19)"
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,12 @@ def rounded(chapter: str, headline: str, shown: float, decimals: int, **kw) -> P
     return Published(chapter, headline, low=shown - half, high=shown + half, shown=f"{shown:.{decimals}f}", **kw)
 
 
-_VAE_DIFFERS = ("5 runs there, our seeds and epochs are in the label; their 784-512-512 MLPs, batch 32-128 and "
-                "'tens of epochs' are the course's settings, their test split is MNIST's")
-_FID_DIFFERS = ("a classifier of the same architecture but other weights, so only roughly comparable; "
-                "their models trained for 50-100 epochs")
+_VAE_DIFFERS = "5 runs of 'tens of epochs' there; our seeds and epochs are in the label"
+_FID_DIFFERS = "same classifier architecture, other weights: only roughly comparable"
 
 REFERENCES: tuple[Published, ...] = (
     Published("01_vae_basics", "reference_val_neg_elbo", "lower", EXERCISES + ": 784-400-20 VAE, 20 epochs",
-              "theirs is a validation −ELBO, ours the test −ELBO of the same model size and epochs", bound=104.0),
+              "theirs a validation −ELBO, ours the test −ELBO", bound=104.0),
     Published("01_vae_priors", "elbo_gaussian", "higher", EXERCISES + ": public coursework, mean of 5 runs",
               _VAE_DIFFERS, value=-88.8, se=0.7 / math.sqrt(5), shown="-88.8 (std 0.7 over 5 runs)"),
     Published("01_vae_priors", "elbo_mog", "higher", EXERCISES + ": public coursework, mean of 5 runs",
@@ -83,18 +81,18 @@ REFERENCES: tuple[Published, ...] = (
               _VAE_DIFFERS, value=-88.1, se=0.4 / math.sqrt(5), shown="-88.1 (std 0.4 over 5 runs)"),
     Published("02_ddpm", "ddpm_fid", "lower", EXERCISES + ": coursework FID at N = 1000", _FID_DIFFERS, value=37.0),
     Published("03_latent_ddpm", "vae_prior_fid", "lower", EXERCISES + ": coursework FID of a VAE at N = 1000",
-              _FID_DIFFERS + "; theirs a plain VAE, ours the β-VAE named in the label", value=42.0),
+              _FID_DIFFERS + "; ours the β-VAE in the label", value=42.0),
     Published("03_latent_ddpm", "latent_fid", "lower", EXERCISES + ": coursework latent DDPM, N = 1000, over β",
-              _FID_DIFFERS + "; their range spans their β values, ours is our best β", low=82.0, high=153.0),
+              _FID_DIFFERS + "; their range spans β, ours is our best β", low=82.0, high=153.0),
     *(rounded("08_gp_noisy_inputs", f"{key}_lml_headline", shown, 1, better="higher", source=GP_ANSWER + what,
-              differs="same data and model; the answer gives one decimal")
+              differs="same data and model; one decimal given")
       for key, shown, what in (("B1a", -15.8, ""), ("B1b", -26.2, ""), ("B1c", 10.0, ""),
                                ("B2", 0.7, " (first-order Taylor model)"))),
     Published("09_trueskill", "serie_a_accuracy_mp", "higher", EXERCISES + ": public answers, draws excluded",
-              "same 272 decisive matches; their ranges come from their priors and performance variances",
+              "same 272 decisive matches; their range spans their settings",
               low=0.654, high=0.662),
     Published("09_trueskill", "serie_a_home_always", "higher", EXERCISES + ": the home team always wins",
-              "same 272 decisive matches, so the two should agree exactly", value=0.610),
+              "same 272 decisive matches: should agree exactly", value=0.610),
 )
 
 
