@@ -13,6 +13,7 @@ shown, never judged.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import numbers
 import sys
@@ -63,8 +64,6 @@ def freeze(profile: str) -> list[Path]:
 def load_reference(profile: str) -> dict[str, dict]:
     """`{chapter: reference payload}` of a profile; empty when none is committed."""
     folder = reference_dir(profile)
-    import json
-
     return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
@@ -140,8 +139,8 @@ def for_page(runs: list[dict]) -> tuple[dict[str, dict] | None, str]:
     (profile,) = profiles
     ref = load_reference(profile)
     if not ref:
-        have = sorted(p.name for p in reference_dir("quick").parent.glob("*") if p.is_dir()) \
-            if reference_dir("quick").parent.is_dir() else []
+        root = reference_dir(profile).parent  # results/reference/; glob finds nothing when it is missing
+        have = sorted(p.name for p in root.glob("*") if p.is_dir())
         which = f" (there is one for {', '.join(have)})" if have else ""
         return None, f"No reference results are committed for the {profile} profile{which}, so this build is not " \
                      f"checked against one."
