@@ -16,12 +16,13 @@ is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import __version__, paths
 from .atomic import atomic_path, atomic_write_text
@@ -184,6 +185,36 @@ def _move_aside(path: Path, log: Callable[[str], None], reason: Exception) -> No
     log(f"warning: {reason}. Moved it to {bad.name} and recomputing.")
 
 
+@contextlib.contextmanager
+def exclusive(path: Path, what: str, log: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (through a hidden `.<name>.lock` beside it) for the block.
+
+    Two processes (two runs of a sweep, two notebooks) that need the same cache file then compute it once:
+    the second waits, says so, and finds the first one's file. The lock is released when the block ends or
+    its process dies. Without `fcntl` (Windows) the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fh = open(lock, "a+")
+    except OSError as exc:
+        raise paths.unwritable(path.parent, "PROBGEN_CACHE", exc) from exc
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another process that is computing {what} ({path.name})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def train_or_load(kind: str, config: Any, train: Callable[..., tuple[dict, int, dict]], *,
                   log: Callable[[str], None] = print) -> dict:
     """Return the cached checkpoint of (kind, config), training it first if needed.
@@ -191,9 +222,15 @@ def train_or_load(kind: str, config: Any, train: Callable[..., tuple[dict, int, 
     `train(resume=payload_or_None, save=save_fn)` returns `(state, step, metrics)`.
     It may call `save(state, step, metrics)` during training to write a partial
     checkpoint; a later call then passes that payload as `resume`, so an
-    interrupted run continues where it stopped.
+    interrupted run continues where it stopped. Another process asking for the
+    same (kind, config) meanwhile waits for this one's file (`exclusive`).
     """
     path = cache_path(kind, config)
+    with exclusive(path, kind, log):
+        return _train_or_load(path, kind, config, train, log)
+
+
+def _train_or_load(path: Path, kind: str, config: Any, train, log) -> dict:
     resume = None
     if path.exists():
         try:
@@ -240,8 +277,16 @@ def restore_training(resume: dict | None, model, optimizer, history_keys) -> tup
 
 
 def cached_json(kind: str, config: Any, compute: Callable[[], Any], *, log: Callable[[str], None] = print) -> Any:
-    """Return `compute()`'s JSON-serialisable result, cached under a hash of (kind, config)."""
+    """Return `compute()`'s JSON-serialisable result, cached under a hash of (kind, config).
+
+    Like `train_or_load`, a second process asking for the same result waits for the first one's file.
+    """
     path = cache_path(kind, config, ext="json")
+    with exclusive(path, kind, log):
+        return _cached_json(path, kind, config, compute, log)
+
+
+def _cached_json(path: Path, kind: str, config: Any, compute, log) -> Any:
     if path.exists():
         try:
             with open(path) as fh:
