@@ -72,9 +72,9 @@ report: notebooks book
 test-unit: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-# The notebooks under test write their results files and figures into a temporary folder, so a test
+# The notebooks under test write their results files, figures and runs into a temporary folder, so a test
 # run never replaces the numbers of a report run (the model cache is shared: smoke models are reused).
-ISOLATED = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && PROBGEN_RESULTS=$$tmp/results PROBGEN_FIGURES=$$tmp/figures
+ISOLATED = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && PROBGEN_RESULTS=$$tmp/results PROBGEN_FIGURES=$$tmp/figures PROBGEN_RUNS=$$tmp/runs
 
 test-notebooks: $(STAMP)
 	$(ISOLATED) $(PY) -m pytest --nbmake --nbmake-timeout=1200 notebooks $(PYTEST_ARGS)

@@ -10,6 +10,12 @@ def _isolated_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBGEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PROBGEN_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("PROBGEN_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("PROBGEN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("PROBGEN_RUN_DIR", raising=False)
+    yield
+    from probgen import paths
+
+    paths.set_run_folder(None)  # a test's Results with non-default parameters must not redirect the next test
 
 
 @pytest.fixture(autouse=True)

@@ -92,7 +92,9 @@ def test_parameters_are_injected_and_shown_once_with_the_values_used(nbdir, tmp_
     _nb(nbdir / "01_ok.ipynb", ["assert (profile, seed) == ('quick', 4), (profile, seed)"],
         params="profile = 'smoke'   # which profile\nseed = 0            # which seed")
     assert run.main(["--profile", "quick", "-p", "seed=4", "01_ok"]) == 0
-    nb = nbformat.read(tmp_path / "executed" / "01_ok.ipynb", as_version=4)
+    # seed=4 is not the notebook's default, so this is not the book's run: it goes to its own folder
+    assert not (tmp_path / "executed" / "01_ok.ipynb").exists()
+    nb = nbformat.read(tmp_path / "runs" / "quick" / "01_ok" / "seed=4" / "01_ok.ipynb", as_version=4)
     params = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
     assert len(params) == 1
     assert params[0].source == 'profile = "quick"   # which profile\nseed = 4            # which seed'

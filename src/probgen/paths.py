@@ -59,7 +59,7 @@ def unwritable(folder: Path, env: str | None, reason: Exception | None = None) -
     return UnwritableFolderError(f"cannot write to {folder}{why}: {fix}")
 
 
-def _ensure(path: Path, env: str | None = None) -> Path:
+def ensure_folder(path: Path, env: str | None = None) -> Path:
     """Create `path` and check it can be written, so a bad folder is reported before anything is computed."""
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -76,25 +76,51 @@ def cache_dir(*parts: str) -> Path:
     Raises `UnwritableFolderError` if the folder cannot be created or written.
     """
     base = Path(os.environ["PROBGEN_CACHE"]) if os.environ.get("PROBGEN_CACHE") else repo_root() / "cache"
-    return _ensure(base.joinpath(*parts), "PROBGEN_CACHE")
+    return ensure_folder(base.joinpath(*parts), "PROBGEN_CACHE")
 
 
 def figures_dir() -> Path:
-    """Where `plotting.savefig` writes: `<repo>/figures/` (or `$PROBGEN_FIGURES`)."""
+    """Where `plotting.savefig` writes: `<repo>/figures/` (or `$PROBGEN_FIGURES`).
+
+    In a run that is not the book's own (a sweep, or non-default parameters; see `probgen.runs`), figures go
+    to `<run folder>/figures/` instead.
+    """
+    if _run_folder is not None:
+        return ensure_folder(_run_folder / "figures", "PROBGEN_RUNS")
     env = os.environ.get("PROBGEN_FIGURES")
-    return _ensure(Path(env) if env else repo_root() / "figures", "PROBGEN_FIGURES")
+    return ensure_folder(Path(env) if env else repo_root() / "figures", "PROBGEN_FIGURES")
+
+
+def runs_dir(*parts: str) -> Path:
+    """Where sweeps and runs with non-default parameters write: `<repo>/runs/...` (or `$PROBGEN_RUNS`)."""
+    env = os.environ.get("PROBGEN_RUNS")
+    return (Path(env) if env else repo_root() / "runs").joinpath(*parts)
+
+
+_run_folder: Path | None = None  # set by `reporting.Results` for a run that is not the book's own
+
+
+def set_run_folder(folder: Path | None) -> None:
+    """Send this process's results file and figures to `folder` (None: the book's own folders)."""
+    global _run_folder
+    _run_folder = None if folder is None else Path(folder)
+
+
+def run_folder() -> Path | None:
+    """The folder this process's run writes into, or None for the book's own run."""
+    return _run_folder
 
 
 def results_dir(profile: str | None = None) -> Path:
     """Where results files go: `<repo>/results/<profile>/` (or `$PROBGEN_RESULTS`)."""
     env = os.environ.get("PROBGEN_RESULTS")
     base = Path(env) if env else repo_root() / "results"
-    return _ensure(base / profile if profile else base, "PROBGEN_RESULTS")
+    return ensure_folder(base / profile if profile else base, "PROBGEN_RESULTS")
 
 
 def executed_dir() -> Path:
     """Where papermill writes executed notebooks for the book: `<repo>/executed/`."""
-    return _ensure(repo_root() / "executed")
+    return ensure_folder(repo_root() / "executed")
 
 
 def notebooks_dir() -> Path:

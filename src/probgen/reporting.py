@@ -2,8 +2,10 @@
 
 Each notebook collects its numbers in a `Results` object, glues the ones the
 prose quotes (myst-nb `glue`), and writes them once to
-`results/<profile>/<chapter>.json` together with a manifest (commit, profile,
-device, versions, seeds, wall time).
+`results/<profile>/<chapter>.json` together with its parameters and a manifest
+(commit, profile, device, versions, seeds, wall time). A run with other
+parameters than the notebook's defaults, or one of a sweep, writes into its own
+folder instead (`probgen.runs`).
 """
 
 from __future__ import annotations
@@ -46,11 +48,21 @@ class Results:
         results.save()
     """
 
-    def __init__(self, chapter: str, *, profile: str, seeds, device: str = "cpu"):
+    def __init__(self, chapter: str, *, profile: str, seeds, device: str = "cpu", parameters: dict | None = None):
+        """`parameters`: the notebook's parameters other than the profile (e.g. `{"seed": seed}`). They decide
+        where this run writes (`probgen.runs.place`): with the notebook's defaults, the book's own
+        `results/<profile>/` and `figures/`; with any other value, or under a sweep, its own folder
+        `runs/<profile>/<chapter>/<slug>/`, so such a run never replaces the book's numbers or figures.
+        """
+        from . import runs
+
         self.chapter = chapter
         self.profile = runtime.check_profile(profile)
         self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
         self.device = device
+        self.parameters = {k: _plain(v) for k, v in (parameters or {}).items() if k != "profile"}
+        self.run_dir = runs.place(chapter, self.profile, self.parameters)  # None: the book's own folders
+        paths.set_run_folder(self.run_dir)
         self.values: dict[str, Any] = {}
         self.headlines: dict[str, dict] = {}
         self._start = time.perf_counter()
@@ -104,12 +116,16 @@ class Results:
 
     @property
     def path(self) -> Path:
+        """`results/<profile>/<chapter>.json` for the book's run, `<run folder>/<chapter>.json` for any other."""
+        if self.run_dir is not None:
+            return paths.ensure_folder(self.run_dir, "PROBGEN_RUNS") / f"{self.chapter}.json"
         return paths.results_dir(self.profile) / f"{self.chapter}.json"
 
     def save(self, **manifest_extra) -> Path:
         wall = time.perf_counter() - self._start
         payload = {
             "chapter": self.chapter,
+            "parameters": {"profile": self.profile, **self.parameters},
             "manifest": runtime.manifest(
                 profile=self.profile, seeds=self.seeds, device=self.device, wall_time_s=wall, **manifest_extra
             ),

@@ -5,6 +5,8 @@
     python -m probgen.run -p seed=1 --profile quick 01    # extra parameters, checked before anything runs
     python -m probgen.run --list                          # what there is, and its parameters
     python -m probgen.run --check                         # may the book be built from executed/?
+    python -m probgen.run --profile quick 09 --sweep seed=0,1,2   # a sweep, into runs/ (see probgen.sweep)
+    python -m probgen.run aggregate 09 --profile quick            # the sweep's table
 
 The executed copies are what Jupyter Book renders, so a copy there is always a
 complete, successful run:
@@ -45,10 +47,14 @@ ENGINE = "probgen"
 
 
 class RunError(SystemExit):
-    """A notebook run or check failed; the message says which notebook, why, and what to run."""
+    """A notebook run or check failed; the message says which notebook, why, and what to run.
 
-    def __init__(self, message: str):
+    `cell` (the failed cell's index, or None) and `error` ("ValueError: ...") say it again for a summary.
+    """
+
+    def __init__(self, message: str, *, cell: int | None = None, error: str = ""):
         super().__init__(f"error: {message}")
+        self.cell, self.error = cell, error or message
 
 
 def discover(names: list[str] | None = None) -> list[Path]:
@@ -168,10 +174,13 @@ class StatusLine:
     new line is printed when the cell changes or every `log_every` seconds.
     """
 
-    def __init__(self, label: str, status_file: Path, *, stream=None, log_every: float = 30.0):
+    def __init__(self, label: str, status_file: Path, *, stream=None, log_every: float = 30.0, sink=None):
+        """`sink`: instead of a stream, a function given the line when it changes (at most every 2 s, at once
+        when the cell changes); the sweep runner sends it from a worker to the terminal of the sweep."""
         self.label, self.status_file = label, status_file
         self.stream = stream or sys.stdout
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.sink = sink
+        self.tty = sink is None and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.log_every = log_every
         self.cell = ""
         self._last, self._last_time = "", 0.0
@@ -202,8 +211,14 @@ class StatusLine:
 
     def show(self, force: bool = False) -> None:
         with self._lock:
-            text = self.line()
             now = time.monotonic()
+            if self.sink is not None:  # the sweep's display adds the run's label and time itself
+                text = " · ".join(p for p in (self.cell, self.inner()) if p)
+                if text != self._last and (force or now - self._last_time >= 2.0):
+                    self.sink(text)
+                    self._last, self._last_time = text, now
+                return
+            text = self.line()
             if self.tty:
                 width = max(40, os.get_terminal_size(self.stream.fileno()).columns - 1)
                 self.stream.write("\r" + text[:width].ljust(width))
@@ -270,13 +285,17 @@ def _utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str = "python3") -> float:
-    """Run one notebook into `executed/`; return its wall time.
+def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str = "python3",
+            out_dir: Path | None = None, env: dict | None = None, rerun: str | None = None, sink=None) -> float:
+    """Run one notebook into `executed/` (or `out_dir`); return its wall time.
 
-    The run writes a temporary file that replaces `executed/<name>` only on
+    The run writes a temporary file that replaces `<out_dir>/<name>` only on
     success. On failure (an exception in a cell, or Ctrl-C) the good copy stays,
-    the run is kept as `executed/<name>.failed.ipynb`, and `RunError` names the
-    notebook, the cell, the error and the command that reruns it.
+    the run is kept as `<out_dir>/<name>.failed.ipynb`, and `RunError` names the
+    notebook, the cell, the error and the command that reruns it (`rerun`).
+
+    `env`: environment variables for the kernel (the sweep runner's run folder and thread counts), set for
+    this run only. `sink`: where the progress line goes instead of the terminal (see `StatusLine`).
     """
     import nbformat
     import papermill as pm
@@ -285,7 +304,7 @@ def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str
 
     if not hasattr(_register_engine, "engine"):
         _register_engine()
-    out_dir = paths.executed_dir()
+    out_dir = paths.executed_dir() if out_dir is None else paths.ensure_folder(Path(out_dir), "PROBGEN_RUNS")
     final = out_dir / nb.name
     failed = out_dir / (nb.stem + FAILED_SUFFIX)
     fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{nb.stem}.", suffix=".running.ipynb")
@@ -294,14 +313,14 @@ def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str
     status_fd, status_name = tempfile.mkstemp(prefix=f"probgen-status-{nb.stem}-", suffix=".txt")
     os.close(status_fd)
     status_file = Path(status_name)
-    env_before = {k: os.environ.get(k) for k in (runtime.STATUS_ENV, runtime.RUN_ID_ENV)}
-    os.environ[runtime.STATUS_ENV] = str(status_file)
-    os.environ[runtime.RUN_ID_ENV] = run_id
+    kernel_env = {**(env or {}), runtime.STATUS_ENV: str(status_file), runtime.RUN_ID_ENV: run_id}
+    env_before = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     started = _utcnow()
     start = time.perf_counter()
-    rerun = f"make notebooks PROFILE={params['profile']} NOTEBOOKS={nb.stem}"
+    rerun = rerun or f"make notebooks PROFILE={params['profile']} NOTEBOOKS={nb.stem}"
     try:
-        with StatusLine(label or nb.stem, status_file) as status:
+        with StatusLine(label or nb.stem, status_file, sink=sink) as status:
             _register_engine.engine.on_cell = status.on_cell
             pm.execute_notebook(
                 str(nb), str(tmp), parameters=params, kernel_name=kernel, progress_bar=False,
@@ -310,15 +329,19 @@ def execute(nb: Path, params: dict, *, run_id: str, label: str = "", kernel: str
     except (pm.PapermillExecutionError, KeyboardInterrupt, Exception) as exc:
         kept = _keep_failed(tmp, failed)
         where = f"the run so far, with the traceback, is {failed}" if kept else "nothing was written"
+        cell = None
         if isinstance(exc, pm.PapermillExecutionError):
-            what = (f"notebook {nb} failed in cell {exc.cell_index} (execution count {exc.exec_count}) "
-                    f"with {exc.ename}: {exc.evalue}")
+            cell, error = exc.cell_index, f"{exc.ename}: {exc.evalue}"
+            what = f"notebook {nb} failed in cell {cell} (execution count {exc.exec_count}) with {error}"
         elif isinstance(exc, KeyboardInterrupt):
+            error = "interrupted"
             what = f"notebook {nb} was interrupted"
         else:
-            what = f"notebook {nb} could not be run ({type(exc).__name__}: {exc})"
+            error = f"{type(exc).__name__}: {exc}"
+            what = f"notebook {nb} could not be run ({error})"
         good = f"the last good copy {final} is unchanged" if final.exists() else f"there is no good copy in {out_dir}"
-        raise RunError(f"{what}.\n       {where}; {good}.\n       Rerun it with: {rerun}") from None
+        raise RunError(f"{what}.\n       {where}; {good}.\n       Rerun it with: {rerun}",
+                       cell=cell, error=error) from None
     finally:
         _register_engine.engine.on_cell = None
         status_file.unlink(missing_ok=True)
@@ -423,6 +446,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
     parser.add_argument("--check", action="store_true",
                         help="check that every chapter of _toc.yml has a complete, successful executed copy")
+    sweeps = parser.add_argument_group("sweeps (each run into runs/<profile>/<chapter>/<parameters>/; the book's "
+                                       "executed/, results/ and figures/ are left alone)")
+    sweeps.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="sweep a parameter (repeatable: every combination runs), e.g. --sweep seed=0,1,2")
+    sweeps.add_argument("--retry-failed", action="store_true",
+                        help="rerun only the runs of these chapters (of this --sweep, if given) that did not finish")
+    sweeps.add_argument("--workers", type=int, help="local cluster: runs at once (default: cores, or GPUs)")
+    sweeps.add_argument("--threads", type=int, help="local cluster: torch threads per run (default: cores / workers)")
+    sweeps.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the sweep on an existing Dask cluster, e.g. tcp://10.0.0.1:8786")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["aggregate"]:
+        from .sweep import main_aggregate
+
+        return main_aggregate(argv[1:])
     args = parser.parse_args(argv)
 
     if args.check:
@@ -450,9 +488,24 @@ def main(argv: list[str] | None = None) -> int:
         runtime.check_profile(args.profile)
     except runtime.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
-    if any(nb.stem != RESULTS_PAGE for nb in nbs) and all(nb.stem != RESULTS_PAGE for nb in nbs):
+    if args.sweep or args.retry_failed:
+        from .sweep import main_sweep
+
+        if args.param:
+            raise SystemExit("error: with --sweep, give fixed values as one-value sweeps (--sweep key=value), not -p")
+        return main_sweep(nbs, args.profile, sweep=args.sweep,
+                          retry_failed=args.retry_failed, workers=args.workers, threads=args.threads,
+                          scheduler=args.scheduler)
+    extra = parse_params(args.param)
+    from .runs import place
+
+    # A chapter run with non-default parameters is not the book's: it writes into its own run folder
+    # (executed copy, results and figures), and the results page, which shows the book's run, is not rerun.
+    folders = {nb.stem: place(nb.stem, args.profile, extra) for nb in nbs if nb.stem != RESULTS_PAGE}
+    book_chapters = [stem for stem, folder in folders.items() if folder is None]
+    if book_chapters and all(nb.stem != RESULTS_PAGE for nb in nbs):
         nbs += [nb for nb in discover() if nb.stem == RESULTS_PAGE]  # the results page follows every chapter run
-    jobs = plan(nbs, args.profile, parse_params(args.param))
+    jobs = plan(nbs, args.profile, extra)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     run_id = f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     print(f"run {run_id}: {len(jobs)} notebook(s), profile={args.profile}", flush=True)
@@ -463,9 +516,11 @@ def main(argv: list[str] | None = None) -> int:
             label = f"[{i}/{len(jobs)}] {nb.stem}"
             extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
             print(f"{label} (profile={args.profile}{', ' + extra if extra else ''})", flush=True)
-            seconds = execute(nb, params, run_id=run_id, label=label)
+            folder = folders.get(nb.stem)
+            seconds = execute(nb, params, run_id=run_id, label=label, out_dir=folder)
             timings.append((nb.stem, seconds))
-            print(f"      done in {seconds:.1f} s -> executed/{nb.name}", flush=True)
+            where = f"executed/{nb.name}" if folder is None else f"{folder / nb.name} (not the book's run)"
+            print(f"      done in {seconds:.1f} s -> {where}", flush=True)
     finally:
         signal.signal(signal.SIGTERM, before)
     print("\nnotebook                          seconds")
