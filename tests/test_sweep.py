@@ -248,7 +248,7 @@ def _book_files(env):
 
 
 @pytest.mark.timeout(900)
-def test_a_two_seed_sweep_of_a_chapter_leaves_the_book_alone_and_aggregates(tmp_path):
+def test_a_two_seed_sweep_of_a_chapter_leaves_the_book_alone_and_aggregates(tmp_path, monkeypatch):
     env = {**os.environ, "PROBGEN_RUNS": str(tmp_path / "runs"), "PROBGEN_RESULTS": str(tmp_path / "results"),
            "PROBGEN_FIGURES": str(tmp_path / "figures"), "PROBGEN_CACHE": str(tmp_path / "cache")}
     book = Path(env["PROBGEN_RESULTS"]) / "smoke" / f"{BOOK_CHAPTER}.json"
@@ -263,7 +263,7 @@ def test_a_two_seed_sweep_of_a_chapter_leaves_the_book_alone_and_aggregates(tmp_
     assert [p["parameters"]["seed"] for p in payloads] == [1, 2]
     assert payloads[0]["headlines"] != payloads[1]["headlines"]  # two seeds, two different runs
     assert list((base / "seed=1" / "figures" / BOOK_CHAPTER).glob("*.png"))
-    os.environ["PROBGEN_RUNS"] = env["PROBGEN_RUNS"]  # (restored by the autouse fixture's monkeypatch)
+    monkeypatch.setenv("PROBGEN_RUNS", env["PROBGEN_RUNS"])
     table = runs.aggregate(BOOK_CHAPTER, "smoke")
     for name in payloads[0]["headlines"]:
         x = [p["headlines"][name]["value"] for p in payloads]
@@ -329,3 +329,29 @@ def test_display_prints_one_line_per_state_change_and_the_bar_when_a_run_ends():
     assert lines[1].split()[:3] == ["done", "01_a", "seed=0"] and "1/2 runs" in lines[2]
     assert "failed" in lines[3] and "ValueError: no" in lines[3] and "2/2 runs" in lines[4] and "1 failed" in lines[4]
     assert display.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 1}
+
+
+def test_an_interrupted_sweep_keeps_what_finished_and_says_how_to_go_on(tiny_repo, monkeypatch):
+    import signal
+
+    root, env = tiny_repo
+    monkeypatch.setenv("PROBGEN_RUNS", env["PROBGEN_RUNS"])
+    _nb(root / "notebooks" / "02_slow.ipynb", ["import time\nif seed == 1:\n    time.sleep(120)",
+                                               "from probgen import reporting\n"
+                                               "reporting.Results('02_slow', profile=profile, seeds=[seed], "
+                                               "parameters={'seed': seed}).save()"])
+    proc = subprocess.Popen([sys.executable, "-m", "probgen.run", "--profile", "smoke", "02_slow", "--sweep",
+                             "seed=0,1", "--workers", "2"], env=env, cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = root / "runs" / "smoke" / "02_slow"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (runs.read_record(base / "seed=0") or {}).get("status") != "done":
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted: 1 of 2 run(s) did not finish" in out and "--retry-failed" in out
+    assert runs.read_record(base / "seed=0")["status"] == "done"
+    assert runs.read_record(base / "seed=1")["status"] in ("queued", "running")
+    assert [j.parameters for j in sweep.failed_jobs([root / "notebooks" / "02_slow.ipynb"], "smoke")] == [{"seed": 1}]

@@ -261,6 +261,12 @@ def _register_engine() -> None:
         def _transport_default(self):
             return "ipc"
 
+        @default("ip")
+        def _ip_default(self):
+            # jupyter_client's default, "kernel-ipc" in the working directory, is shared by kernels started at
+            # once from several processes (a sweep's workers): their messages then cross. One path per kernel.
+            return os.path.join(tempfile.gettempdir(), f"probgen-kernel-{uuid.uuid4().hex[:12]}")
+
     class Engine(NBClientEngine):
         on_cell = None  # set by `execute` for the notebook being run
 

@@ -397,7 +397,13 @@ def main_sweep(nbs: list[Path], profile: str, *, sweep: list[str], retry_failed:
         print("nothing to run: every run of this sweep has finished" if retry_failed else "nothing to run")
         return 0
     start = time.perf_counter()
-    records = run_sweep(jobs, workers=workers, threads=threads, scheduler=scheduler)
+    try:
+        records = run_sweep(jobs, workers=workers, threads=threads, scheduler=scheduler)
+    except KeyboardInterrupt:
+        left = unfinished(jobs)
+        print(f"\ninterrupted: {len(left)} of {len(jobs)} run(s) did not finish (their folders say so); "
+              f"finished runs are kept. Rerun the others with: {rerun_command(jobs)}")
+        return 130
     print(summary(jobs, records, time.perf_counter() - start))
     return int(any(rec["status"] != "done" for rec in records))
 
