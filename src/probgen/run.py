@@ -520,8 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, (nb, params) in enumerate(jobs, 1):
             label = f"[{i}/{len(jobs)}] {nb.stem}"
-            extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
-            print(f"{label} (profile={args.profile}{', ' + extra if extra else ''})", flush=True)
+            shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "profile")
+            print(f"{label} (profile={args.profile}{', ' + shown if shown else ''})", flush=True)
             folder = folders.get(nb.stem)
             seconds = execute(nb, params, run_id=run_id, label=label, out_dir=folder)
             timings.append((nb.stem, seconds))

@@ -61,7 +61,7 @@ def notebook_defaults(chapter: str) -> dict[str, Any] | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)  # exact: 0.1 and 0.1000001 are two runs
     return str(value)
 
 
@@ -183,7 +183,10 @@ def aggregate(chapter: str, profile: str, *, replicate: tuple[str, ...] = REPLIC
             f"run a sweep first, e.g. python -m probgen.run --profile {profile} {chapter} --sweep seed=0,1,2")
     keys, groups = _groups(payloads, replicate)
     rows = []
-    for group, members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    def order(kv):  # numbers in numeric order (2 before 10), then anything else by its text
+        return tuple((0, v, "") if _number(v) is not None else (1, 0, str(v)) for v in kv[0])
+
+    for group, members in sorted(groups.items(), key=order):
         names: dict[str, str] = {}
         for p in members:
             for name, h in p.get("headlines", {}).items():

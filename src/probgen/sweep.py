@@ -310,7 +310,12 @@ def run_sweep(jobs: list[Job], *, workers: int | None = None, threads: int | Non
         runs.write_record(job.folder, {"chapter": job.chapter, "profile": job.profile, "parameters": job.parameters,
                                        "status": "queued", "sweep": run_id, "cell": None, "error": None})
     if scheduler:
-        client, cluster = Client(scheduler), None
+        try:
+            client, cluster = Client(scheduler, timeout=30), None
+        except OSError as exc:
+            raise SystemExit(f"error: cannot reach a Dask scheduler at {scheduler} ({exc}). Start the cluster first "
+                             "(README: Sweeps, on a cluster), or leave out --scheduler for a local one. The runs' "
+                             "folders say 'queued'; --retry-failed picks them up.") from None
         n_workers = len(client.scheduler_info().get("workers", {}))
         gpus = 0
         where = f"the Dask cluster at {scheduler} ({n_workers} workers)"
