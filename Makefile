@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 TORCH_INDEX ?=
 TORCH_PIN = $(shell sed -n 's/^\(torch==[^ +]*\).*/\1/p' requirements.lock)
 
-.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock check-reference
+.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock check-reference sweep aggregate
 
 help:
 	@echo "make report [PROFILE=smoke|quick|full]  install, run every notebook, build HTML + PDF book"
@@ -24,10 +24,11 @@ help:
 	@echo "make notebooks PROFILE=... [NOTEBOOKS='09_trueskill']   only run notebooks into executed/"
 	@echo "make html | make pdf                    only build the book from executed/"
 	@echo "make check-reference PROFILE=quick      does this checkout's quick run reproduce results/reference/quick/ ?"
+	@echo "make sweep PROFILE=... NOTEBOOKS=... SWEEP=\"seed=0,1,2\"   run a sweep into runs/ (make aggregate: its table)"
 	@echo "make data                               download missing data files (checksums verified); offline, say what goes where"
 	@echo "make data-check                         list data files found and their checksums; say what to do for the others"
 	@echo "make lock                               re-resolve requirements.txt into requirements.lock (after editing it)"
-	@echo "variables: PROFILE, NOTEBOOKS, PYTEST_ARGS, TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu)"
+	@echo "variables: PROFILE, NOTEBOOKS, SWEEP, SWEEP_ARGS, PYTEST_ARGS, TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu)"
 
 # The virtualenv is (re)installed from the lock when requirements.lock or pyproject.toml change.
 # With TORCH_INDEX, torch (the lock's version) comes from that index first; the lock then finds it installed.
@@ -65,6 +66,15 @@ book: pdf
 # Exit status 1 when a headline number deviates from the committed reference beyond its stated uncertainty.
 check-reference: $(STAMP)
 	$(PY) -m probgen.reference compare --profile $(PROFILE)
+
+# A sweep: every combination of SWEEP's values, each run into runs/<profile>/<chapter>/<values>/ (README: Sweeps).
+#   make sweep PROFILE=quick NOTEBOOKS="09_trueskill 08" SWEEP="seed=0,1,2"   [SWEEP_ARGS="--workers 1"]
+sweep: $(STAMP) data
+	@test -n "$(SWEEP)" || { echo 'make sweep needs SWEEP, e.g. SWEEP="seed=0,1,2"'; exit 2; }
+	$(PY) -m probgen.run --profile $(PROFILE) $(NOTEBOOKS) $(foreach s,$(SWEEP),--sweep $(s)) $(SWEEP_ARGS)
+
+aggregate: $(STAMP)
+	$(PY) -m probgen.run aggregate $(NOTEBOOKS) --profile $(PROFILE)
 
 report: notebooks book
 	@echo "report built from the '$(PROFILE)' profile: _build/html/index.html and _build/latex/probgen.pdf"
