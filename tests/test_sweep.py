@@ -153,6 +153,7 @@ def _compute_once(cache: str, log: str) -> None:
     assert checkpoints.cached_json("shared", {"a": 1}, compute, log=lambda m: None) == {"x": 1}
 
 
+@pytest.mark.slow
 def test_two_processes_needing_the_same_result_compute_it_once(tmp_path):
     from tests.concurrency import race
 
@@ -190,6 +191,7 @@ def _cli(args, env, timeout=300):
                           timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_two_worker_cluster_reports_a_failure_and_retries_only_it(tiny_repo):
     root, env = tiny_repo
     (root / "runs").mkdir()
@@ -225,6 +227,7 @@ def test_a_sweep_on_a_two_worker_cluster_reports_a_failure_and_retries_only_it(t
     assert "3 completed run(s)" in out.stdout and f"{x.mean():.4g}" in out.stdout and f"{x.std(ddof=1):.4g}" in out.stdout
 
 
+@pytest.mark.slow
 def test_a_run_with_a_non_default_parameter_never_writes_the_books_executed_copy(tiny_repo):
     root, env = tiny_repo
     out = _cli(["--profile", "smoke", "01_tiny", "-p", "seed=4"], env)
@@ -247,6 +250,7 @@ def _book_files(env):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_two_seed_sweep_of_a_chapter_leaves_the_book_alone_and_aggregates(tmp_path, monkeypatch):
     env = {**os.environ, "PROBGEN_RUNS": str(tmp_path / "runs"), "PROBGEN_RESULTS": str(tmp_path / "results"),
@@ -274,6 +278,7 @@ def test_a_two_seed_sweep_of_a_chapter_leaves_the_book_alone_and_aggregates(tmp_
         assert row["std"] == pytest.approx(abs(x[0] - x[1]) / math.sqrt(2), rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_plain_papermill_with_another_seed_does_not_touch_the_books_results(tmp_path):
     env = {**os.environ, "PROBGEN_RUNS": str(tmp_path / "runs"), "PROBGEN_RESULTS": str(tmp_path / "results"),
@@ -291,6 +296,7 @@ def test_plain_papermill_with_another_seed_does_not_touch_the_books_results(tmp_
     assert json.loads((run / f"{BOOK_CHAPTER}.json").read_text())["parameters"] == {"profile": "smoke", "seed": 1}
 
 
+@pytest.mark.slow
 def test_a_sweep_goes_to_an_existing_cluster_with_scheduler(tiny_repo, monkeypatch):
     from distributed import LocalCluster
 
@@ -331,6 +337,7 @@ def test_display_prints_one_line_per_state_change_and_the_bar_when_a_run_ends():
     assert display.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 1}
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_keeps_what_finished_and_says_how_to_go_on(tiny_repo, monkeypatch):
     import signal
 
