@@ -76,3 +76,39 @@ def test_joint_prior_check_is_accurate_on_a_fine_grid():
     check = study.joint_prior_check(study.SquaredExponential(0.3, 1.0), n=100, seed=0)
     assert check["rmse"] < 0.02 * check["df_rms"]
     assert np.isfinite(check["f"].numpy()).all()
+
+
+def test_chains_that_have_not_converged_are_drawn_again_with_twice_the_draws(monkeypatch):
+    calls = []
+
+    def fake_sample(cfg, data, fit, **kw):
+        calls.append(cfg.nuts_draws)
+        return cfg.nuts_draws  # stands for the InferenceData
+
+    def fake_table(draws):  # mixes once there are 400 draws per chain
+        return pd.DataFrame({"r_hat": [1.02 if draws < 400 else 1.001], "ess_bulk": [1000.0]}, index=["Δ1"])
+
+    monkeypatch.setattr(study, "sample_delta_posterior", fake_sample)
+    monkeypatch.setattr(study, "convergence_table", fake_table)
+    cfg = study.GPConfig.for_profile("smoke", nuts_draws=100, nuts_extensions=2)
+
+    idata, table, problems, used = study.sample_until_converged(cfg, DATA, None, log=lambda m: None)
+    assert calls == [100, 200, 400] and used.nuts_draws == 400 and problems == [] and idata == 400
+
+    calls.clear()  # one extension is not enough: the problem is returned, for the notebook to raise
+    _, _, problems, used = study.sample_until_converged(
+        study.GPConfig.for_profile("smoke", nuts_draws=100, nuts_extensions=1), DATA, None, log=lambda m: None)
+    assert calls == [100, 200] and used.nuts_draws == 200 and problems == ["Δ1: R-hat 1.020 > 1.01"]
+
+    calls.clear()  # converged at once: sampled once, with the config unchanged
+    _, _, problems, used = study.sample_until_converged(
+        study.GPConfig.for_profile("smoke", nuts_draws=400, nuts_extensions=2), DATA, None, log=lambda m: None)
+    assert calls == [400] and problems == [] and used.nuts_draws == 400
+
+
+def test_the_quick_and_full_profiles_extend_unconverged_chains_and_smoke_does_not():
+    assert study.GPConfig.for_profile("smoke").nuts_extensions == 0
+    assert study.GPConfig.for_profile("quick").nuts_extensions >= 1
+    assert study.GPConfig.for_profile("full").nuts_extensions >= 1
+    with pytest.raises(ConfigError, match="nuts_extensions"):
+        study.GPConfig.for_profile("smoke", nuts_extensions=-1)

@@ -6,7 +6,7 @@ only plots and comments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,9 @@ class GPConfig(ProfileConfig):
         "smoke": dict(grid_points=12, refine_points=7, gradient_starts=3, nuts_chains=2, nuts_warmup=100,
                       nuts_draws=100, averaged_draws=50),
         "quick": dict(grid_points=40, refine_points=21, gradient_starts=8, nuts_chains=4, nuts_warmup=1000,
-                      nuts_draws=3000, averaged_draws=1000),
+                      nuts_draws=3000, averaged_draws=1000, nuts_extensions=2),
         "full": dict(grid_points=60, refine_points=31, gradient_starts=16, nuts_chains=4, nuts_warmup=2000,
-                     nuts_draws=5000, averaged_draws=4000),
+                     nuts_draws=5000, averaged_draws=4000, nuts_extensions=2),
     }
 
     sigma_x2: float = SIGMA_X2  # prior variance of each Δ_i
@@ -48,6 +48,7 @@ class GPConfig(ProfileConfig):
     averaged_draws: int = 50  # Δ draws (thinned evenly) averaged into the posterior of f
     scatter_pair: tuple = (9, 10)  # 0-based; rows 10 and 11 of the file, whose true Δ are −0.25 and +0.25
     rhat_max: float = 1.01  # convergence required in quick and full
+    nuts_extensions: int = 0  # times the chains are drawn again with twice the draws while not converged
     ess_min: float = 400.0
 
     def validate(self) -> None:
@@ -57,6 +58,8 @@ class GPConfig(ProfileConfig):
         check_choice("nuts_init", self.nuts_init, tuple(nuts.INITS))
         if not self.target_accept < 1:
             raise ConfigError(f"target_accept={self.target_accept!r} must be below 1")
+        if int(self.nuts_extensions) < 0:
+            raise ConfigError(f"nuts_extensions={self.nuts_extensions!r} must be 0 or more")
         for name in ("n_test", "grid_points", "refine_points", "gradient_starts", "nuts_chains", "nuts_warmup",
                      "nuts_draws", "averaged_draws"):
             if int(getattr(self, name)) < 2 and name not in ("gradient_starts", "nuts_chains"):
@@ -187,6 +190,25 @@ def convergence_problems(table: pd.DataFrame, cfg: GPConfig) -> list[str]:
         if not row["ess_bulk"] >= cfg.ess_min:
             problems.append(f"{name}: bulk ESS {row['ess_bulk']:.0f} < {cfg.ess_min:.0f}")
     return problems
+
+
+def sample_until_converged(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit, *, progress: bool = True,
+                           log=print):
+    """`sample_delta_posterior`, drawn again with twice the draws per chain while an R-hat or bulk ESS is out
+    of bounds, at most `cfg.nuts_extensions` times (a seed whose chains mix a little slower then still
+    converges; a seed that already converged is sampled once, exactly as before).
+
+    Returns (idata, convergence table, remaining problems, the config that produced idata).
+    """
+    for attempt in range(int(cfg.nuts_extensions) + 1):
+        idata = sample_delta_posterior(cfg, data, fit, progress=progress, log=log)
+        table = convergence_table(idata)
+        problems = convergence_problems(table, cfg)
+        if not problems or attempt == int(cfg.nuts_extensions):
+            return idata, table, problems, cfg
+        log(f"NUTS not converged with {cfg.nuts_draws} draws per chain ({'; '.join(problems)}): "
+            f"drawing the chains again with {2 * cfg.nuts_draws}")
+        cfg = replace(cfg, nuts_draws=2 * cfg.nuts_draws)
 
 
 def delta_averaged_posterior(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit, idata):
