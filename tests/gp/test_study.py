@@ -81,12 +81,19 @@ def test_joint_prior_check_is_accurate_on_a_fine_grid():
 def test_chains_that_have_not_converged_are_drawn_again_with_twice_the_draws(monkeypatch):
     calls = []
 
+    class FakeIdata:  # stands for the InferenceData: its draws per chain and sampling time (a second per draw)
+        def __init__(self, draws):
+            self.draws, self.attrs = draws, {"sampling_seconds": float(draws)}
+
+        def __eq__(self, other):
+            return self.draws == other
+
     def fake_sample(cfg, data, fit, **kw):
         calls.append(cfg.nuts_draws)
-        return cfg.nuts_draws  # stands for the InferenceData
+        return FakeIdata(cfg.nuts_draws)
 
-    def fake_table(draws):  # mixes once there are 400 draws per chain
-        return pd.DataFrame({"r_hat": [1.02 if draws < 400 else 1.001], "ess_bulk": [1000.0]}, index=["Δ1"])
+    def fake_table(idata):  # mixes once there are 400 draws per chain
+        return pd.DataFrame({"r_hat": [1.02 if idata.draws < 400 else 1.001], "ess_bulk": [1000.0]}, index=["Δ1"])
 
     monkeypatch.setattr(study, "sample_delta_posterior", fake_sample)
     monkeypatch.setattr(study, "convergence_table", fake_table)
@@ -94,6 +101,7 @@ def test_chains_that_have_not_converged_are_drawn_again_with_twice_the_draws(mon
 
     idata, table, problems, used = study.sample_until_converged(cfg, DATA, None, log=lambda m: None)
     assert calls == [100, 200, 400] and used.nuts_draws == 400 and problems == [] and idata == 400
+    assert idata.attrs["sampling_seconds"] == 700.0  # every attempt's time: what the sampling cost
 
     calls.clear()  # one extension is not enough: the problem is returned, for the notebook to raise
     _, _, problems, used = study.sample_until_converged(

@@ -198,13 +198,17 @@ def sample_until_converged(cfg: GPConfig, data: NoisyInputData, fit: fitting.Fit
     of bounds, at most `cfg.nuts_extensions` times (a seed whose chains mix a little slower then still
     converges; a seed that already converged is sampled once, exactly as before).
 
-    Returns (idata, convergence table, remaining problems, the config that produced idata).
+    Returns (idata, convergence table, remaining problems, the config that produced idata); idata's
+    `sampling_seconds` counts every attempt, the discarded ones too (what the sampling cost).
     """
+    seconds = 0.0
     for attempt in range(int(cfg.nuts_extensions) + 1):
         idata = sample_delta_posterior(cfg, data, fit, progress=progress, log=log)
+        seconds += float(idata.attrs.get("sampling_seconds", 0.0))
         table = convergence_table(idata)
         problems = convergence_problems(table, cfg)
         if not problems or attempt == int(cfg.nuts_extensions):
+            idata.attrs["sampling_seconds"] = seconds
             return idata, table, problems, cfg
         log(f"NUTS not converged with {cfg.nuts_draws} draws per chain ({'; '.join(problems)}): "
             f"drawing the chains again with {2 * cfg.nuts_draws}")
