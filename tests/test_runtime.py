@@ -56,6 +56,81 @@ def test_resolve_device():
         runtime.resolve_device("tpu")
 
 
+def test_asking_for_cuda_without_cuda_is_a_clear_error_and_auto_falls_back(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device='cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'"):
+        runtime.resolve_device("cuda")
+    assert runtime.resolve_device("auto") == "cpu" and runtime.cuda_device_count() == 0
+
+
+def test_device_helpers_on_the_cpu():
+    import torch
+
+    assert runtime.is_cuda("cuda") and runtime.is_cuda("cuda:1") and runtime.is_cuda(torch.device("cuda", 0))
+    assert not runtime.is_cuda("cpu") and not runtime.is_cuda(torch.device("cpu"))
+    assert runtime.rng_devices("cpu") == [] and runtime.rng_devices("cuda") == [0] and runtime.rng_devices("cuda:1") == [1]
+    runtime.synchronize("cpu")  # nothing to wait for, and it must not touch CUDA
+    assert runtime.device_description("cpu").startswith("cpu: ")
+
+
+def test_only_the_runtime_module_talks_to_cuda():
+    """Device choice, CUDA queries and synchronisation go through `probgen.runtime`, so one place decides
+    (and a CPU test of runtime covers every branch); a chapter module calling torch.cuda would escape it."""
+    import re
+    from pathlib import Path
+
+    import probgen
+
+    pattern = re.compile(r"torch\.cuda\.|[=!]= ?[\"']cuda[\"']")
+    offenders = []
+    for path in Path(probgen.__file__).parent.rglob("*.py"):
+        if path.name == "runtime.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line.split("#")[0]):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def _configs_with_a_device():
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import probgen
+
+    for info in pkgutil.walk_packages(probgen.__path__, "probgen."):
+        if info.name.endswith("__main__"):
+            continue
+        importlib.import_module(info.name)
+    seen, stack = set(), [ProfileConfig, runtime.FromDict]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            stack.append(sub)
+            if dataclasses.is_dataclass(sub) and "device" in {f.name for f in dataclasses.fields(sub)}:
+                seen.add(sub)
+    return sorted(seen, key=lambda c: (c.__module__, c.__name__))
+
+
+def test_no_config_picks_cuda_silently_and_every_one_accepts_cpu():
+    """Every chapter config with a device field defaults to "auto" (CUDA only where there is one) or "cpu",
+    and every profile of it can be built with device="cpu" explicitly."""
+    import dataclasses
+
+    configs = _configs_with_a_device()
+    assert len(configs) >= 8, [c.__name__ for c in configs]  # the chapters' configs were found
+    for cls in configs:
+        default = {f.name: f.default for f in dataclasses.fields(cls)}["device"]
+        assert default in ("auto", "cpu"), f"{cls.__module__}.{cls.__name__}.device defaults to {default!r}"
+        if issubclass(cls, ProfileConfig):
+            for profile in runtime.PROFILES:
+                assert cls.for_profile(profile, device="cpu").device == "cpu"
+        else:
+            assert cls(device="cpu").device == "cpu"
+
+
 def test_manifest_has_provenance():
     m = runtime.manifest(profile="smoke", seeds=[0, 1], wall_time_s=1.23456)
     for key in ("git_commit", "profile", "device", "versions", "seeds", "wall_time_s", "created_utc"):

@@ -153,6 +153,38 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def is_cuda(device) -> bool:
+    """Whether `device` ("cpu", "cuda", "cuda:1" or a `torch.device`) is a CUDA device."""
+    return str(device).split(":")[0] == "cuda"
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices torch sees (0 without CUDA, or without torch)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+def synchronize(device) -> None:
+    """Wait for the kernels queued on `device` (a timer around CUDA work needs it; on the CPU nothing to wait for)."""
+    if is_cuda(device):
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def rng_devices(device) -> list[int]:
+    """The CUDA device indices whose generators `torch.random.fork_rng` must save and restore for `device`."""
+    if not is_cuda(device):
+        return []
+    import torch
+
+    return [torch.device(device).index or 0]
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (explicit generators are still preferred)."""
     random.seed(seed)
@@ -198,10 +230,10 @@ def library_versions(names=("numpy", "scipy", "pandas", "torch", "matplotlib", "
 
 
 def device_description(device: str = "cpu") -> str:
-    if device.startswith("cuda"):
+    if is_cuda(device):
         import torch
 
-        return f"cuda: {torch.cuda.get_device_name(0)}"
+        return f"cuda: {torch.cuda.get_device_name(device)}"
     cpu = platform.processor() or platform.machine()
     return f"cpu: {cpu}, {os.cpu_count()} cores"
 

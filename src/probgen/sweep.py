@@ -149,12 +149,7 @@ def machine(n_runs: int, *, workers: int | None = None, threads: int | None = No
 
 
 def _cuda_devices() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:
-        return 0
+    return runtime.cuda_device_count()
 
 
 # --- one run, on a worker ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .. import checkpoints
 from ..data import load_mnist
 from ..nets.unet import UNet, UNetConfig
 from ..reporting import Verdict, compare, compare_across, join_words
-from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device
+from ..runtime import ConfigError, ProfileConfig, check_choice, resolve_device, synchronize
 from ..runtime import progress as progress_bar
 from ..stats import Estimate
 from .ddpm import DDPM
@@ -202,8 +202,7 @@ def train_noisy_classifier(cfg: DDPMStudyConfig, *, log=print, progress: bool = 
 # ----- sampling, timing and FID ---------------------------------------------------------------------------
 
 def _sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
 
 
 def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, batch: int, *, device,

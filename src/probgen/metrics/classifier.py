@@ -44,7 +44,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoints
-from ..runtime import progress as progress_bar, ConfigError, FromDict, check_choice, check_profile, param_like, resolve_device
+from ..runtime import (progress as progress_bar, ConfigError, FromDict, check_choice, check_profile, param_like,
+                       resolve_device, rng_devices)
 
 OPTIMIZERS = ("adam", "adadelta", "sgd")
 SPLITS = ("train", "trainval")  # what `ClassifierConfig.split` may be
@@ -275,8 +276,7 @@ def train_classifier(cfg: ClassifierConfig, *, train_x: torch.Tensor, train_y: t
             order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             model.train()
             loss_sum, correct = 0.0, 0
-            cuda = [torch.device(device).index or 0] if device == "cuda" else []
-            with torch.random.fork_rng(devices=cuda):
+            with torch.random.fork_rng(devices=rng_devices(device)):
                 torch.manual_seed(cfg.seed * 1_000_003 + epoch + 500_000)  # dropout masks of this epoch
                 for step, idx in enumerate(torch.randperm(n, generator=order).split(cfg.batch_size)):
                     x, y = train_x[idx].to(**like), train_y[idx].to(device)
