@@ -11,8 +11,11 @@ matching and score-SDE models of the later chapters. The trainer
   order is a function of (seed, epoch) and each step's t and noise a function of
   (seed, step), so a resumed run takes exactly the steps an uninterrupted run
   would have taken;
-- on CUDA uses channels_last, bf16 autocast and (optionally) torch.compile; on
-  the CPU fp32 and channels_last (bf16 is slower on CPUs without AMX);
+- uses channels_last for images on every device; `precision="auto"` trains under bf16 autocast on
+  CUDA and in fp32 on the CPU (bf16 is slower on CPUs without AMX), and "fp32" or "bf16" force one
+  on any device; `compile=True` runs the network through torch.compile on any device (on the CPU
+  it needs a C++ compiler). Checkpoints always hold the plain network's weights, never the compiled
+  wrapper's, so they load into an uncompiled model;
 - stops with a clear `FloatingPointError` on a NaN or infinite loss, leaving the
   last checkpoint in place.
 """
@@ -29,14 +32,24 @@ import torch
 from torch import nn
 
 from .. import checkpoints
-from ..runtime import ConfigError, progress as progress_bar, FromDict, resolve_device
+from ..runtime import ConfigError, check_choice, is_cuda, progress as progress_bar, FromDict, resolve_device
 
 HISTORY_KEYS = ("epoch", "step", "seconds", "loss", "lr", "images_per_s")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The autocast dtype a `TrainConfig.precision` gives on `device` ("cpu", "cuda", "cuda:1"), or None for fp32."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "auto":
+        precision = "bf16" if is_cuda(device) else "fp32"
+    return torch.bfloat16 if precision == "bf16" else None
 
 
 @dataclass(frozen=True)
 class TrainConfig(FromDict):
-    """Optimisation settings (every field except `device`, `compile` and `save_every_s` names the checkpoint)."""
+    """Optimisation settings (every field except `device`, `compile` and `save_every_s` names the checkpoint;
+    `precision` does too, unless it is "auto")."""
 
     epochs: int = 1
     batch_size: int = 128
@@ -50,10 +63,12 @@ class TrainConfig(FromDict):
     preview_epochs: tuple[int, ...] = ()  # epochs after which `preview` is called on the EMA network
     snapshot_steps: tuple[int, ...] = ()  # steps after which `snapshot` is called on the EMA network
     device: str = "auto"
-    compile: bool = False  # torch.compile the network (CUDA only)
+    compile: bool = False  # torch.compile the network (any device)
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 on the CPU | "fp32" | "bf16" (autocast, any device)
     save_every_s: float = 300.0
 
     def __post_init__(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
         object.__setattr__(self, "preview_epochs", tuple(self.preview_epochs))
         object.__setattr__(self, "snapshot_steps", tuple(self.snapshot_steps))
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.snapshot_steps):
@@ -81,6 +96,8 @@ class TrainConfig(FromDict):
             key.pop(name)
         if not self.snapshot_steps:  # added later: runs without snapshots keep the keys they had
             key.pop("snapshot_steps")
+        if self.precision == "auto":  # likewise; "auto" is what every run had before the field existed
+            key.pop("precision")
         return key
 
     def lr_at(self, step: int) -> float:
@@ -187,9 +204,10 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
             record = copy.deepcopy(resume["metrics"])
             record.setdefault("snapshots", {})
             step = int(resume["step"])
-        if cfg.compile and device == "cuda":
+        if cfg.compile:  # the checkpoint is written from `network`, the plain module (no "_orig_mod." prefixes)
             model.network = torch.compile(network)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+        dtype = autocast_dtype(cfg.precision, device)
+        autocast = torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
         x_all = data.to(device)
         y_all = None if labels is None else labels.to(device).long()
 
