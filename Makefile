@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 TORCH_INDEX ?=
 TORCH_PIN = $(shell sed -n 's/^\(torch==[^ +]*\).*/\1/p' requirements.lock)
 
-.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock check-reference sweep aggregate
+.PHONY: help install data notebooks book html pdf report test test-unit test-notebooks clean-book data-check lock check-reference sweep aggregate gpu-wheels gpu-check
 
 help:
 	@echo "make report [PROFILE=smoke|quick|full]  install, run every notebook, build HTML + PDF book"
@@ -25,6 +25,8 @@ help:
 	@echo "make html | make pdf                    only build the book from executed/"
 	@echo "make check-reference PROFILE=quick      does this checkout's quick run reproduce results/reference/quick/ ?"
 	@echo "make sweep PROFILE=... NOTEBOOKS=... SWEEP=\"seed=0,1,2\"   run a sweep into runs/ (make aggregate: its table)"
+	@echo "make gpu-wheels                         what the GPU machine lacks: wheels into .whl/, the data into .gpudata/ (README: GPU check)"
+	@echo "make gpu-check [DEVICE=cpu]             the prepared GPU check on this machine, into gpucheck-out/"
 	@echo "make data                               download missing data files (checksums verified); offline, say what goes where"
 	@echo "make data-check                         list data files found and their checksums; say what to do for the others"
 	@echo "make lock                               re-resolve requirements.txt into requirements.lock (after editing it)"
@@ -75,6 +77,17 @@ sweep: $(STAMP) data
 
 aggregate: $(STAMP)
 	$(PY) -m probgen.run aggregate $(NOTEBOOKS) --profile $(PROFILE)
+
+# The prepared GPU check (README: "The GPU check"). gpu-wheels fills the two git-ignored folders a device
+# call carries: .whl/ (CPython 3.12 wheels of the notebook stack the GPU image lacks) and .gpudata/ (the data).
+DEVICE ?= auto
+gpu-wheels: $(STAMP) data
+	rm -rf .whl && $(PY) -m probgen.gpucheck wheels --dest .whl
+	rm -rf .gpudata && cp -rL "$$($(PY) -c 'from probgen import paths; print(paths.data_dir())')" .gpudata
+	@du -sh .whl .gpudata
+
+gpu-check: $(STAMP) data
+	$(PY) -m probgen.gpucheck run --out gpucheck-out --device $(DEVICE)
 
 report: notebooks book
 	@echo "report built from the '$(PROFILE)' profile: _build/html/index.html and _build/latex/probgen.pdf"

@@ -24,12 +24,11 @@ import torch
 
 from probgen.diffusion import DDPM, NoiseSchedule
 from probgen.nets import UNet, UNetConfig
-from probgen.runtime import resolve_device
+from probgen.runtime import resolve_device, synchronize
 
 
 def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
 
 
 def _timed(fn, device: str, repeats: int) -> float:

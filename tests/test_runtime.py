@@ -72,6 +72,7 @@ def test_device_helpers_on_the_cpu():
     assert not runtime.is_cuda("cpu") and not runtime.is_cuda(torch.device("cpu"))
     assert runtime.rng_devices("cpu") == [] and runtime.rng_devices("cuda") == [0] and runtime.rng_devices("cuda:1") == [1]
     runtime.synchronize("cpu")  # nothing to wait for, and it must not touch CUDA
+    assert runtime.cuda_properties("cpu") == {}
     assert runtime.device_description("cpu").startswith("cpu: ")
 
 

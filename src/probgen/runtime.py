@@ -176,6 +176,17 @@ def synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def cuda_properties(device) -> dict:
+    """Name, compute capability, memory and multiprocessors of a CUDA `device` (empty for the CPU)."""
+    if not is_cuda(device):
+        return {}
+    import torch
+
+    p = torch.cuda.get_device_properties(device)
+    return {"name": p.name, "capability": f"{p.major}.{p.minor}", "memory_GiB": round(p.total_memory / 2**30, 1),
+            "multiprocessors": p.multi_processor_count}
+
+
 def rng_devices(device) -> list[int]:
     """The CUDA device indices whose generators `torch.random.fork_rng` must save and restore for `device`."""
     if not is_cuda(device):
