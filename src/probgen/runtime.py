@@ -187,6 +187,39 @@ def cuda_properties(device) -> dict:
             "multiprocessors": p.multi_processor_count}
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a `torchrun` job: rank, world size, and the device it trains on."""
+
+    rank: int
+    world: int
+    device: str
+
+
+def distributed(device: str) -> Distributed | None:
+    """Join the `torchrun` job this process belongs to, or return None when there is none (WORLD_SIZE unset or 1).
+
+    `device` is the resolved device ("cpu" or "cuda"): on CUDA each process takes the GPU of its LOCAL_RANK and
+    NCCL; on the CPU, gloo. The process group is created once and reused.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if is_cuda(device):
+        if local >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK={local} but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                              f"run torchrun with --nproc_per_node at most that")
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if is_cuda(device) else "gloo")
+    return Distributed(rank=rank, world=world, device=device)
+
+
 def rng_devices(device) -> list[int]:
     """The CUDA device indices whose generators `torch.random.fork_rng` must save and restore for `device`."""
     if not is_cuda(device):

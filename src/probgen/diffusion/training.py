@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import checkpoints
+from .. import checkpoints, runtime
 from ..runtime import ConfigError, check_choice, is_cuda, progress as progress_bar, FromDict, resolve_device
 
 HISTORY_KEYS = ("epoch", "step", "seconds", "loss", "lr", "images_per_s")
@@ -135,8 +135,29 @@ class EMA:
         self.updates = int(state["updates"])
 
 
-def _step_generator(device: str, seed: int, step: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
+def _step_generator(device: str, seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The generator of one step's t and noise: a function of (seed, step) and, under torchrun, of the rank (each
+    process draws for its own shard of the batch; rank 0 draws what a single process would)."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step + rank * 10**12)
+
+
+def _train_or_load_distributed(kind: str, key: dict, train: Callable, ddp: "runtime.Distributed", log) -> dict:
+    """`checkpoints.train_or_load` for a torchrun job: rank 0 holds the cache's lock, loads or resumes, and writes
+    every checkpoint; the other ranks read the same checkpoint, train alongside without writing, and load the
+    finished one. The cache key is that of a single process with the same global batch."""
+    path = checkpoints.cache_path(kind, key)
+    if ddp.rank == 0:
+        payload = checkpoints.train_or_load(kind, key, train, log=log)
+    else:
+        payload = None
+        try:
+            found = checkpoints.load_checkpoint(path, kind=kind, config=key) if path.exists() else None
+        except checkpoints.CheckpointError:  # rank 0 moves it aside and starts afresh: so does this rank
+            found = None
+        if found is None or not found["complete"]:
+            train(resume=found, save=lambda *args, **kwargs: None)
+    torch.distributed.barrier()  # rank 0 has written the finished checkpoint
+    return payload if payload is not None else checkpoints.load_checkpoint(path, kind=kind, config=key)
 
 
 def _call_on_ema(model, ema: EMA, fn: Callable, network: nn.Module):
@@ -177,6 +198,11 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
     """
 
     device = resolve_device(cfg.device)
+    ddp = runtime.distributed(device)  # None unless this process is one of a torchrun job
+    rank, world = (ddp.rank, ddp.world) if ddp else (0, 1)
+    device = ddp.device if ddp else device
+    if ddp and cfg.batch_size < world:
+        raise ConfigError(f"batch_size={cfg.batch_size} cannot be shared among {world} processes")
     if labels is not None and labels.shape != (data.shape[0],):
         raise ValueError(f"labels must have shape ({data.shape[0]},), not {tuple(labels.shape)}")
     if not torch.isfinite(data).all():
@@ -204,8 +230,14 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
             record = copy.deepcopy(resume["metrics"])
             record.setdefault("snapshots", {})
             step = int(resume["step"])
+        if ddp:  # gradients are averaged across processes in backward; `network` stays the plain module
+            from torch.nn.parallel import DistributedDataParallel
+
+            model.network = DistributedDataParallel(network, device_ids=[torch.device(device).index] if
+                                                    runtime.is_cuda(device) else None)
+            torch.distributed.barrier()  # every process has read the checkpoint it resumes from before any save
         if cfg.compile:  # the checkpoint is written from `network`, the plain module (no "_orig_mod." prefixes)
-            model.network = torch.compile(network)
+            model.network = torch.compile(model.network)
         dtype = autocast_dtype(cfg.precision, device)
         autocast = torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
         x_all = data.to(device)
@@ -231,33 +263,42 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
                 if step >= total_steps:
                     break
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                batch = idx.shape[0]
+                idx = idx[rank::world]  # this process's shard of the global batch (all of it without torchrun)
                 x = x_all[idx].contiguous(memory_format=memory_format) if images else x_all[idx]
                 y = None if y_all is None else y_all[idx]
                 lr = cfg.lr_at(step)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with autocast:
-                    loss = model.loss(x, y, generator=_step_generator(device, cfg.seed, step))
-                if not torch.isfinite(loss):
+                    loss = model.loss(x, y, generator=_step_generator(device, cfg.seed, step, rank))
+                if ddp:  # the global batch's mean loss, and gradients weighted so their average is its gradient
+                    total = loss.detach().float() * idx.shape[0]
+                    torch.distributed.all_reduce(total)
+                    global_loss = total / batch
+                    loss = loss * (idx.shape[0] * world / batch)
+                else:
+                    global_loss = loss
+                if not torch.isfinite(global_loss):
                     raise FloatingPointError(
-                        f"{kind}: the loss became {loss.item()} at step {step + 1} (lr={lr:g}); the last checkpoint "
-                        f"is kept. Try a lower lr (e.g. {cfg.lr / 3:g}) or gradient clipping (grad_clip=1).")
+                        f"{kind}: the loss became {global_loss.item()} at step {step + 1} (lr={lr:g}); the last "
+                        f"checkpoint is kept. Try a lower lr (e.g. {cfg.lr / 3:g}) or gradient clipping (grad_clip=1).")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip)
                 optimizer.step()
                 ema.update(network)
-                value = loss.item()
-                loss_sum += value * x.shape[0]
-                seen += x.shape[0]
+                value = global_loss.item()
+                loss_sum += value * batch
+                seen += batch
                 block.append(value)
                 if len(block) == 50:
                     record["losses"].append(sum(block) / 50)
                     block = []
                 step += 1
                 bar.update(1)
-                if snapshot is not None and step in cfg.snapshot_steps:
+                if snapshot is not None and step in cfg.snapshot_steps and rank == 0:
                     record["snapshots"][step] = _call_on_ema(model, ema, snapshot, network)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
                 if time.perf_counter() - last_save > cfg.save_every_s and step < total_steps:
@@ -273,7 +314,8 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
                 h["loss"].append(loss_sum / seen)
                 h["lr"].append(lr)
                 h["images_per_s"].append(seen / seconds)
-            if preview is not None and (epoch + 1) in cfg.preview_epochs and step == (epoch + 1) * steps_per_epoch:
+            if (preview is not None and (epoch + 1) in cfg.preview_epochs and step == (epoch + 1) * steps_per_epoch
+                    and rank == 0):
                 record["previews"][epoch + 1] = _call_on_ema(model, ema, preview, network).cpu()
             if step < total_steps:
                 save(payload(), step, {**record, "_block": block})
@@ -281,7 +323,10 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
         bar.close()
         return payload(), step, record
 
-    payload = checkpoints.train_or_load(kind, full_key, train, log=log)
+    if ddp is None:
+        payload = checkpoints.train_or_load(kind, full_key, train, log=log)
+    else:
+        payload = _train_or_load_distributed(kind, full_key, train, ddp, log)
     model = build()
     model.network.load_state_dict(payload["state"]["ema"]["shadow"], strict=True)
     # Sampling in channels_last too: on the CPU the U-Net's convolutions run ~1.8x faster with the same
