@@ -347,9 +347,12 @@ def test_an_interrupted_sweep_keeps_what_finished_and_says_how_to_go_on(tiny_rep
                                                "from probgen import reporting\n"
                                                "reporting.Results('02_slow', profile=profile, seeds=[seed], "
                                                "parameters={'seed': seed}).save()"])
+    # As a terminal's Ctrl-C reaches a foreground command: with SIGINT's default action (a shell that started
+    # pytest in the background, `cmd &`, passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, "-m", "probgen.run", "--profile", "smoke", "02_slow", "--sweep",
                              "seed=0,1", "--workers", "2"], env=env, cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     base = root / "runs" / "smoke" / "02_slow"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (runs.read_record(base / "seed=0") or {}).get("status") != "done":
