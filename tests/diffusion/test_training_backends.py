@@ -74,12 +74,20 @@ def test_bf16_autocast_training_follows_the_fp32_loss_curve(images, monkeypatch,
     torch.testing.assert_close(b, a, rtol=0.10, atol=0)
 
 
-@pytest.fixture(scope="module")
-def inductor_ok():
-    """torch.compile's default backend builds C++ kernels on the CPU; say so plainly where there is no compiler."""
+@pytest.fixture
+def inductor_ok(monkeypatch):
+    """torch.compile's default backend builds C++ kernels on the CPU; say so plainly where there is no compiler.
+
+    Under ATEN_CPU_CAPABILITY=default (eager kernels without SIMD, how the suite checks that it passes on any
+    CPU) inductor's vectorised kernels do not compile (its at::vec headers follow that capability), so its
+    kernels are made scalar too (cpp.simdlen = 1)."""
     compiler = os.environ.get("CXX", "g++")
     if shutil.which(compiler) is None:
         pytest.skip(f"torch.compile needs a C++ compiler on the CPU and {compiler!r} is not on PATH")
+    if os.environ.get("ATEN_CPU_CAPABILITY") == "default":
+        import torch._inductor.config as inductor_config
+
+        monkeypatch.setattr(inductor_config.cpp, "simdlen", 1)
 
 
 @pytest.mark.slow
