@@ -256,8 +256,12 @@ def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -
     from torch.utils.flop_counter import FlopCounterMode
 
     module, inputs = net.build()
-    module.to(device)
     x = tuple(v.to(device) for v in inputs(batch))
+    if x[0].ndim == 4:  # images run channels_last, as the trainer and the samplers run them
+        module.to(device, memory_format=torch.channels_last)
+        x = (x[0].contiguous(memory_format=torch.channels_last), *x[1:])
+    else:
+        module.to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     with torch.no_grad():
         target = module(*x)
