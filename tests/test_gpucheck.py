@@ -61,3 +61,11 @@ def test_the_wheel_list_is_the_notebooks_closure_minus_the_gpu_image():
                 dep = gpucheck._canonical(req.name)
                 assert dep in need or dep in gpucheck.GPU_IMAGE, f"{name} needs {dep}"
     assert gpucheck.missing(["papermill", "no-such-package-xyz"]) == ["no-such-package-xyz"]
+
+
+@pytest.mark.slow
+def test_the_notebook_step_runs_a_chapter_at_smoke_into_its_own_folder(tmp_path):
+    rows = gpucheck.run_notebooks(tmp_path, "cpu", timeout_s=600, names=["09_trueskill"])
+    assert rows[0]["notebook"] == "09_trueskill" and rows[0]["status"] == "done", rows
+    assert (tmp_path / "executed" / "09_trueskill.ipynb").exists()
+    assert json.loads((tmp_path / "results" / "smoke" / "09_trueskill.json").read_text())["headlines"]

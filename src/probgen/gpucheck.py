@@ -265,7 +265,7 @@ def _ddpm_cost(device: str, *, steps: int, compile: bool, profile: str) -> dict:
             "compile": compile, "precision": "bf16 autocast" if runtime.is_cuda(device) else "fp32"}
 
 
-def run_notebooks(out: Path, device: str, *, timeout_s: float) -> list[dict]:
+def run_notebooks(out: Path, device: str, *, timeout_s: float, names: list[str] | None = None) -> list[dict]:
     """Every chapter notebook at smoke, into out/executed/, its results, figures, runs and cache under `out`.
 
     The chapters' configs pick their device themselves ("auto": CUDA where there is one); on the CPU the
@@ -277,11 +277,10 @@ def run_notebooks(out: Path, device: str, *, timeout_s: float) -> list[dict]:
     if not runtime.is_cuda(device):
         env["CUDA_VISIBLE_DEVICES"] = ""
     rows, deadline = [], time.perf_counter() + timeout_s
-    for nb in runner.discover(None):
+    for nb, params in runner.plan(runner.discover(names), "smoke", {}):
         if time.perf_counter() > deadline:
             rows.append({"notebook": nb.stem, "status": "skipped (budget)", "seconds": None})
             continue
-        params = {**runner.notebook_parameters(nb), "profile": "smoke"}
         try:
             seconds = runner.execute(nb, params, run_id=f"gpucheck-{nb.stem}", out_dir=out / "executed", env=env)
             rows.append({"notebook": nb.stem, "status": "done", "seconds": seconds})
