@@ -315,8 +315,6 @@ def gpu_rates(report: dict | None) -> dict:
 
 def table(profile: str = "full", *, threads: int = 2, gpu_report: dict | None = None, log=print) -> list[dict]:
     """One row per chapter: work (training image-steps, forward passes), CPU hours here, GPU hours estimated."""
-    import torch
-
     from .diffusion.study import DDPMStudyConfig
     from .runtime import torch_threads
 
@@ -348,7 +346,6 @@ def table(profile: str = "full", *, threads: int = 2, gpu_report: dict | None = 
             row["gpu_basis"] = "GPU check"
         else:
             row["gpu_h"] += item.images * flops / (ASSUMED_GPU_TFLOPS[item.kind] * 1e12) / 3600
-    del torch
     return list(rows.values())
 
 

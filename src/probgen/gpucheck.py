@@ -168,7 +168,7 @@ def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int
 
     from .diffusion import DDPM, EMA, NoiseSchedule
     from .diffusion.study import DDPMStudyConfig
-    from .diffusion.training import autocast_dtype
+    from .diffusion.training import autocast
     from .nets import UNet
 
     cfg = DDPMStudyConfig.for_profile(profile, device=device)
@@ -177,8 +177,7 @@ def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int
     model = DDPM(network, NoiseSchedule.linear(cfg.T))
     if mode.endswith("compile"):
         model.network = torch.compile(network)
-    dtype = autocast_dtype("bf16" if mode.startswith("bf16") else "fp32", device)
-    autocast = torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    mixed = autocast("bf16" if mode.startswith("bf16") else "fp32", device)
     ema = EMA(network, 0.999)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
     batch = cfg.batch_size
@@ -186,7 +185,7 @@ def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int
 
     def train_steps():
         for _ in range(steps):
-            with autocast:
+            with mixed:
                 loss = model.loss(x)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -196,7 +195,7 @@ def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int
     t = torch.randint(0, cfg.T, (batch,), device=device)
 
     def forward_steps():
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), mixed:
             for _ in range(steps):
                 model.network(x, t)
 

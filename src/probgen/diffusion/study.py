@@ -201,10 +201,6 @@ def train_noisy_classifier(cfg: DDPMStudyConfig, *, log=print, progress: bool = 
 
 # ----- sampling, timing and FID ---------------------------------------------------------------------------
 
-def _sync(device) -> None:
-    synchronize(device)
-
-
 def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, batch: int, *, device,
                   seed: int, desc: str = "samples") -> tuple[torch.Tensor, float]:
     """Draw n samples in batches with `draw(batch_size, generator)`; return (samples on CPU, wall seconds).
@@ -216,10 +212,10 @@ def timed_samples(draw: Callable[[int, torch.Generator], torch.Tensor], n: int, 
     out, seconds = [], 0.0
     bar = progress_bar(total=n, desc=desc)
     for start in range(0, n, batch):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         x = draw(min(batch, n - start), gen)
-        _sync(device)
+        synchronize(device)
         seconds += time.perf_counter() - t0
         out.append(x.float().cpu())
         bar.update(x.shape[0])

@@ -46,6 +46,12 @@ def autocast_dtype(precision: str, device: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else None
 
 
+def autocast(precision: str, device: str) -> torch.autocast:
+    """The autocast context of a `TrainConfig.precision` on `device` (disabled for fp32)."""
+    dtype = autocast_dtype(precision, device)
+    return torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 @dataclass(frozen=True)
 class TrainConfig(FromDict):
     """Optimisation settings (every field except `device`, `compile` and `save_every_s` names the checkpoint;
@@ -238,8 +244,7 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
             torch.distributed.barrier()  # every process has read the checkpoint it resumes from before any save
         if cfg.compile:  # the checkpoint is written from `network`, the plain module (no "_orig_mod." prefixes)
             model.network = torch.compile(model.network)
-        dtype = autocast_dtype(cfg.precision, device)
-        autocast = torch.autocast(torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        mixed = autocast(cfg.precision, device)
         x_all = data.to(device)
         y_all = None if labels is None else labels.to(device).long()
 
@@ -270,7 +275,7 @@ def train_diffusion(kind: str, key: dict, build: Callable[[], Any], cfg: TrainCo
                 lr = cfg.lr_at(step)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                with autocast:
+                with mixed:
                     loss = model.loss(x, y, generator=_step_generator(device, cfg.seed, step, rank))
                 if ddp:  # the global batch's mean loss, and gradients weighted so their average is its gradient
                     total = loss.detach().float() * idx.shape[0]
