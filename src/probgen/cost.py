@@ -9,9 +9,12 @@ the very network at a small batch (train img/s; forward img/s), and its floating
 counted with torch's FlopCounterMode. Then:
 
 - CPU hours = Σ work / measured CPU speed (this machine, --threads threads);
-- GPU hours (one H100-class GPU) = Σ work × FLOPs per image / an assumed sustained rate (ASSUMED_GPU_TFLOPS: bf16
-  training, fp32/TF32 sampling), unless --gpu-report gives the speeds the GPU check measured for the U-Nets, from
-  which every U-Net's rate is scaled by its FLOPs.
+- GPU hours (one H100-class GPU) = Σ max(compute time, launch time) per piece of work, where
+  compute time = work × FLOPs per image / an assumed sustained rate (ASSUMED_GPU_TFLOPS: bf16 training, fp32/TF32
+  sampling), unless --gpu-report gives the speeds the GPU check measured for the U-Nets, from which every U-Net's
+  rate is scaled by its FLOPs; and launch time = calls × kernels per call × ASSUMED_GPU_KERNEL_S, the floor a small
+  network at a small batch cannot go below however fast the GPU is (eager PyTorch issues one kernel per operator;
+  the kernels of a forward pass are counted here, a training step issues about three times as many).
 
 The non-neural chapters (GP, TrueSkill, walker) and small evaluation passes (FID features, validation) are left
 out: they are minutes on a CPU at every profile. `--profile quick` prints the same table for the quick profile,
@@ -32,6 +35,10 @@ from typing import Callable
 # Sustained throughput assumed for an H100-class GPU where no measurement exists: about a third of the dense bf16
 # (989 TFLOP/s) and TF32 (495 TFLOP/s) peaks, which small convolutional nets at batch ≥ 256 rarely exceed.
 ASSUMED_GPU_TFLOPS = {"train": 300.0, "forward": 150.0}
+# Host-side cost of one eager CUDA kernel (dispatcher + launch), where a small network is bound by launches rather
+# than arithmetic: about 10 µs per operator in eager PyTorch (CUDA graphs or torch.compile lower it).
+ASSUMED_GPU_KERNEL_S = 10e-6
+OPTIMIZER_KERNELS = 20  # a foreach Adam step: a few multi-tensor kernels per parameter group, whatever the net
 MNIST_TRAINVAL, MNIST_TRAIN = 60_000, 50_000
 
 
@@ -53,23 +60,27 @@ class Work:
     batch: int = 256  # the batch the work runs at (small networks are far slower per image at small batches)
 
 
-def _unet(**fields) -> Net:
+def _unet(config) -> Net:
+    """A chapter's U-Net, from the very `UNetConfig` the chapter trains (named by the fields that differ from the
+    defaults)."""
+    from dataclasses import fields
+
     def build():
         import torch
 
-        from .nets import UNet, UNetConfig
+        from .nets import UNet
 
-        cfg = UNetConfig(**fields)
-        net = UNet(cfg)
-        c = cfg.in_channels
+        net = UNet(config)
 
         def inputs(b):
-            return (torch.randn(b, c, cfg.image_size, cfg.image_size), torch.randint(0, 1000, (b,)))
+            return (torch.randn(b, config.in_channels, config.image_size, config.image_size),
+                    torch.randint(0, 1000, (b,)))
 
         return net, inputs
 
-    key = ",".join(f"{k}={v}" for k, v in sorted(fields.items()))
-    return Net(f"U-Net({key})", build)
+    changed = [f"{f.name}={getattr(config, f.name)}" for f in fields(config)
+               if getattr(config, f.name) != f.default]
+    return Net(f"U-Net({','.join(changed)})", build)
 
 
 def _timemlp(dim: int, hidden: int, layers: int, time_dim: int = 64) -> Net:
@@ -130,8 +141,7 @@ def _steps(epochs: int, n: int, batch: int, max_steps: int | None) -> int:
 # --- the chapters' work, from their configurations ------------------------------------------------------------
 
 def _ddpm_unet(c) -> Net:
-    return _unet(base_channels=c.base_channels, channel_mults=tuple(c.channel_mults), num_res_blocks=c.num_res_blocks,
-                 attention_resolutions=tuple(c.attention_resolutions), patch_size=c.patch_size)
+    return _unet(c.unet())
 
 
 def work_items(profile: str) -> list[Work]:
@@ -172,8 +182,7 @@ def work_items(profile: str) -> list[Work]:
     nfe += 2 * d.n_fid * (max(d.ddim_steps) + min(d.ddim_steps))  # the two variants: their slowest and fastest DDIM
     add(Work("02_ddpm", "ancestral and DDIM samplers", unet, "forward", nfe, d.sample_batch))
 
-    cond = _unet(base_channels=d.base_channels, channel_mults=tuple(d.channel_mults), num_res_blocks=d.num_res_blocks,
-                 attention_resolutions=tuple(d.attention_resolutions), patch_size=d.patch_size, n_classes=10)
+    cond = _unet(d.unet(conditional=True))
     cond_steps = _steps(d.epochs, n, d.batch_size, d.cond_max_steps)
     add(Work("04_guidance", f"3 conditional U-Nets × {cond_steps} steps", cond, "train", 3 * cond_steps * d.batch_size,
              d.batch_size))
@@ -195,8 +204,7 @@ def work_items(profile: str) -> list[Work]:
              len(lat.betas) * lat.n_fid_large * (lat.T + sum(d.ddim_steps)), lat.sample_batch))
 
     f = FlowStudyConfig.for_profile(profile)
-    pix = _unet(base_channels=d.base_channels, channel_mults=tuple(d.channel_mults), num_res_blocks=d.num_res_blocks,
-                attention_resolutions=tuple(d.attention_resolutions), patch_size=d.patch_size, time_scale=1000.0)
+    pix = _unet(d.unet().replace(time_scale=1000.0))  # flows.study._unet_config
     n = d.n_train or MNIST_TRAINVAL
     steps = _steps(d.epochs, n, d.batch_size, d.max_steps)
     reflow_steps = _steps(10_000, f.reflow_pairs, d.batch_size, f.reflow_max_steps)  # flows.study.train_reflow
@@ -232,8 +240,7 @@ def work_items(profile: str) -> list[Work]:
     pairs = {(s, m.base_channels) for s in m.sizes} | {(m.capacity_size, c) for c in m.capacities}
     for width in sorted({w for _, w in pairs}):
         runs = sum(1 for _, w in pairs if w == width) * m.n_seeds
-        net = _unet(base_channels=width, channel_mults=tuple(m.channel_mults), patch_size=m.patch_size,
-                    groups=min(8, width))
+        net = _unet(m.unet(width))
         add(Work("06_diffusion_struggles", f"memorization, width {width}: {runs} U-Nets × {m.steps} steps", net,
                  "train", runs * m.steps * m.batch_size, m.batch_size))
         add(Work("06_diffusion_struggles", f"memorization, width {width}: snapshots' samples", net, "forward",
@@ -249,11 +256,60 @@ def measured_batch(item: Work) -> int:
     return min(item.batch, 64 if item.net.name.startswith("U-Net") else 1024)
 
 
-def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -> dict:
-    """Train and forward img/s of `net` on `device` (best of 2 rounds of `steps` after a warm-up), and its forward
-    FLOPs per image."""
+def count_kernels(module, inputs: tuple) -> int:
+    """Operators one forward pass dispatches that would each launch a kernel (views and other metadata-only
+    operators left out): the launch count of an eager forward on a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import torch
+
+    class Counter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 0 if func.is_view else 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter() as counter, torch.no_grad():
+        module(*inputs)
+    return counter.n
+
+
+def gpu_seconds(item: Work, flops_per_image: float, forward_kernels: int,
+                rate_img_s: float | None = None) -> tuple[float, float]:
+    """(compute, launch) seconds of `item` on one GPU: the work at the measured rate, or its FLOPs at the assumed
+    rate; and its calls × kernels per call × the host cost of a kernel. The larger of the two is its time."""
+    if rate_img_s is None:
+        flops = flops_per_image * (3 if item.kind == "train" else 1)
+        compute = item.images * flops / (ASSUMED_GPU_TFLOPS[item.kind] * 1e12)
+    else:
+        compute = item.images / rate_img_s
+    launch = (item.images / item.batch) * kernels_per_call(item.kind, forward_kernels) * ASSUMED_GPU_KERNEL_S
+    return compute, launch
+
+
+def counts(module, inputs: tuple) -> dict:
+    """Forward FLOPs per image (torch's FlopCounterMode) and kernels of one forward pass, on a small batch."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*inputs)
+    return {"flops_per_image": counter.get_total_flops() / len(inputs[0]),
+            "forward_kernels": count_kernels(module, inputs)}
+
+
+def kernels_per_call(kind: str, forward_kernels: int) -> int:
+    """Kernels one call issues: a forward pass, or a training step (forward, backward ≈ 2×, optimizer)."""
+    return forward_kernels if kind == "forward" else 3 * forward_kernels + OPTIMIZER_KERNELS
+
+
+def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -> dict:
+    """Train and forward img/s of `net` on `device` (best of 2 rounds of `steps` after a warm-up), its forward
+    FLOPs per image and the kernels of one forward pass."""
+    import torch
 
     module, inputs = net.build()
     x = tuple(v.to(device) for v in inputs(batch))
@@ -265,9 +321,6 @@ def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     with torch.no_grad():
         target = module(*x)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        module(*tuple(v[:4] for v in x))
-    flops = counter.get_total_flops() / 4
 
     def train():
         for _ in range(steps):
@@ -283,7 +336,7 @@ def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -
 
     from .runtime import synchronize
 
-    out = {"flops_per_image": flops}
+    out = counts(module, tuple(v[:4] for v in x))
     for kind, fn in (("train", train), ("forward", forward)):
         fn()
         best = math.inf
@@ -335,29 +388,46 @@ def table(profile: str = "full", *, threads: int = 2, gpu_report: dict | None = 
     for item in items:
         s = speeds[item.net.name, measured_batch(item)]
         row = rows.setdefault(item.chapter, {"chapter": item.chapter, "train_images": 0.0, "forward_images": 0.0,
-                                             "cpu_h": 0.0, "gpu_h": 0.0, "gpu_basis": "assumed TFLOP/s"})
+                                             "cpu_h": 0.0, "gpu_h": 0.0, "gpu_launch_bound_h": 0.0,
+                                             "gpu_basis": "assumed TFLOP/s"})
         row[f"{item.kind}_images"] += item.images
         row["cpu_h"] += item.images / s[f"{item.kind}_img_s"] / 3600
-        flops = s["flops_per_image"] * (3 if item.kind == "train" else 1)
+        rate = None
         if measured_gpu and item.net.name.startswith("U-Net"):
             prof = "full" if "full" in measured_gpu else next(iter(measured_gpu))
             rate = measured_gpu[prof][item.kind] * ref_flops[prof] / s["flops_per_image"]
-            row["gpu_h"] += item.images / rate / 3600
             row["gpu_basis"] = "GPU check"
-        else:
-            row["gpu_h"] += item.images * flops / (ASSUMED_GPU_TFLOPS[item.kind] * 1e12) / 3600
+        compute_s, launch_s = gpu_seconds(item, s["flops_per_image"], s["forward_kernels"], rate)
+        row["gpu_h"] += max(compute_s, launch_s) / 3600
+        if launch_s > compute_s:
+            row["gpu_launch_bound_h"] += launch_s / 3600
     return list(rows.values())
+
+
+def gpu_items(profile: str = "full", *, measured: dict | None = None) -> list[dict]:
+    """Each piece of work's GPU hours (compute and launch bound) without timing anything on the CPU: FLOPs and
+    kernels are counted at batch 4. For resizing a profile: which pieces dominate its GPU time."""
+    measured = {} if measured is None else measured
+    out = []
+    for item in work_items(profile):
+        if item.net.name not in measured:
+            module, inputs = item.net.build()
+            measured[item.net.name] = counts(module, inputs(4))
+        compute_s, launch_s = gpu_seconds(item, **measured[item.net.name])
+        out.append({"chapter": item.chapter, "what": item.what, "kind": item.kind, "images": item.images,
+                    "compute_h": compute_s / 3600, "launch_h": launch_s / 3600})
+    return out
 
 
 def markdown(rows: list[dict], profile: str, threads: int) -> str:
     lines = [f"| chapter ({profile}) | training image-steps | forward passes | CPU hours ({threads} cores, here) "
-             f"| GPU hours (H100-class) |", "|---|---|---|---|---|"]
+             f"| GPU hours (H100-class) | of which launch-bound |", "|---|---|---|---|---|---|"]
     for r in rows:
         basis = "" if r["gpu_basis"] == "GPU check" else " (assumed rate)"
         lines.append(f"| {r['chapter']} | {r['train_images'] / 1e6:.1f} M | {r['forward_images'] / 1e6:.1f} M | "
-                     f"{r['cpu_h']:.1f} | {r['gpu_h']:.2f}{basis} |")
+                     f"{r['cpu_h']:.1f} | {r['gpu_h']:.2f}{basis} | {r.get('gpu_launch_bound_h', 0.0):.2f} |")
     total_cpu, total_gpu = sum(r["cpu_h"] for r in rows), sum(r["gpu_h"] for r in rows)
-    lines.append(f"| **all** | | | **{total_cpu:.0f}** | **{total_gpu:.1f}** |")
+    lines.append(f"| **all** | | | **{total_cpu:.0f}** | **{total_gpu:.1f}** | |")
     return "\n".join(lines) + "\n"
 
 
@@ -378,7 +448,15 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="full", choices=["smoke", "quick", "full"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-report", type=Path, default=None, help="gpucheck.json of a GPU check")
+    parser.add_argument("--gpu-items", action="store_true",
+                        help="only each piece of work's estimated GPU hours (counts FLOPs and kernels; times nothing)")
     args = parser.parse_args(argv)
+    if args.gpu_items:
+        print(f"| chapter ({args.profile}) | work | images | GPU h, compute | GPU h, launches |\n|---|---|---|---|---|")
+        for r in gpu_items(args.profile):
+            print(f"| {r['chapter']} | {r['what']} | {r['images'] / 1e6:.1f} M | {r['compute_h']:.2f} | "
+                  f"{r['launch_h']:.2f} |")
+        return 0
     report = json.loads(args.gpu_report.read_text()) if args.gpu_report else None
     rows = table(args.profile, threads=args.threads, gpu_report=report)
     print()
