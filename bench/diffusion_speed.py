@@ -24,23 +24,7 @@ import torch
 
 from probgen.diffusion import DDPM, NoiseSchedule
 from probgen.nets import UNet, UNetConfig
-from probgen.runtime import resolve_device, synchronize
-
-
-def _sync(device: str) -> None:
-    synchronize(device)
-
-
-def _timed(fn, device: str, repeats: int) -> float:
-    """Best-of-`repeats` wall time of fn() in seconds (device synchronised)."""
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+from probgen.runtime import best_time, resolve_device
 
 
 def main(argv=None) -> None:
@@ -91,7 +75,7 @@ def main(argv=None) -> None:
     net.train()
     for _ in range(2 if not args.compile else 4):
         train_step()
-    train_s = _timed(train_step, device, args.repeats)
+    train_s = best_time(train_step, device, args.repeats)
 
     # ----- sampling --------------------------------------------------------------------------------------------
     net.eval()
@@ -105,20 +89,20 @@ def main(argv=None) -> None:
     for _ in range(2 if not args.compile else 4):
         net_call()
     calls = max(5, args.repeats)
-    call_s = _timed(lambda: [net_call() for _ in range(calls)], device, args.repeats) / calls
+    call_s = best_time(lambda: [net_call() for _ in range(calls)], device, args.repeats) / calls
 
     def ddim():
         with autocast():
             model.ddim_sample(tuple(xs.shape), steps=args.ddim_steps)
 
-    ddim_s = _timed(ddim, device, max(1, args.repeats // 2))
+    ddim_s = best_time(ddim, device, max(1, args.repeats // 2))
     ancestral_model = DDPM(runner, NoiseSchedule.linear(ancestral_T, 0.1 / ancestral_T, min(20 / ancestral_T, 0.5)))
 
     def ancestral():
         with autocast():
             ancestral_model.sample(tuple(xs.shape))
 
-    ancestral_s = _timed(ancestral, device, max(1, args.repeats // 2))
+    ancestral_s = best_time(ancestral, device, max(1, args.repeats // 2))
 
     gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
     print(f"# device {device}{gpu} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "

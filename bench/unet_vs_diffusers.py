@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from probgen.diffusion import DDPM, NoiseSchedule, TrainConfig, train_diffusion
 from probgen.diffusion.study import DDPMStudyConfig, load_training_data
 from probgen.nets import UNet
-from probgen.runtime import device_description, resolve_device, synchronize
+from probgen.runtime import best_time, device_description, resolve_device
 
 
 def diffusers_unet(size: str):
@@ -92,14 +92,6 @@ def make_step(net, batch: int, device: str):
     return train, forward
 
 
-def best_time(fn, device: str) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
 def compare(size: str, batch: int, steps: int, repeats: int, device: str) -> dict:
     torch.manual_seed(0)
     nets = {"ours": ours(size), "diffusers": Theirs(size)}
@@ -113,7 +105,7 @@ def compare(size: str, batch: int, steps: int, repeats: int, device: str) -> dic
     for _ in range(repeats):  # interleaved: both models see the same machine state
         for name in nets:
             for kind, fn in zip(("train", "forward"), closures[name]):
-                best[name, kind] = min(best[name, kind], best_time(lambda: fn(steps), device))
+                best[name, kind] = min(best[name, kind], best_time(lambda: fn(steps), device, 1))
     row = {"size": size, "batch": batch, "params_M_ours": n_params(nets["ours"]),
            "params_M_diffusers": n_params(nets["diffusers"])}
     for kind in ("train", "forward"):
@@ -149,7 +141,7 @@ def trainer_overhead(steps: int, repeats: int, device: str) -> dict:
             optimizer.step()
 
     bare()  # warm-up
-    bare_s = min(best_time(bare, device) for _ in range(repeats))
+    bare_s = best_time(bare, device, repeats)
     trainer_s = float("inf")
     for r in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
@@ -172,7 +164,7 @@ def trainer_overhead(steps: int, repeats: int, device: str) -> dict:
         for b in range(50):
             x_dev[idx[b * cfg.batch_size:(b + 1) * cfg.batch_size]].contiguous(memory_format=torch.channels_last)
 
-    gather_s = min(best_time(gather, device) for _ in range(repeats))
+    gather_s = best_time(gather, device, repeats)
     return {"steps": steps, "batch": cfg.batch_size, "bare_s": bare_s, "trainer_s": trainer_s, "setup_s": setup_s,
             "trainer_over_bare": trainer_s / bare_s, "gather_img_s": 50 * cfg.batch_size / gather_s}
 

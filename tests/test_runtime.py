@@ -76,6 +76,20 @@ def test_device_helpers_on_the_cpu():
     assert runtime.device_description("cpu").startswith("cpu: ")
 
 
+def test_best_time_is_the_fastest_of_its_repeats():
+    import time
+
+    durations = iter([0.03, 0.01, 0.02])
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(next(durations))
+
+    best = runtime.best_time(fn, "cpu", 3)
+    assert len(calls) == 3 and 0.01 <= best < 0.03  # the 10 ms call (the others take at least 20 and 30 ms)
+
+
 def test_only_the_runtime_module_talks_to_cuda():
     """Device choice, CUDA queries and synchronisation go through `probgen.runtime`, so one place decides
     (and a CPU test of runtime covers every branch); a chapter module calling torch.cuda would escape it."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -334,19 +333,12 @@ def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -
             for _ in range(steps):
                 module(*x)
 
-    from .runtime import synchronize
+    from .runtime import best_time
 
     out = counts(module, tuple(v[:4] for v in x))
     for kind, fn in (("train", train), ("forward", forward)):
-        fn()
-        best = math.inf
-        for _ in range(2):
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            best = min(best, time.perf_counter() - start)
-        out[f"{kind}_img_s"] = batch * steps / best
+        fn()  # warm-up
+        out[f"{kind}_img_s"] = batch * steps / best_time(fn, device, 2)
     return out
 
 

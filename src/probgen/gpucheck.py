@@ -149,18 +149,6 @@ def download_wheels(dest: Path, packages: dict[str, str], *, pip=(sys.executable
 
 # --- the timed steps ----------------------------------------------------------------------------------------
 
-def _timed(fn, device: str, repeats: int) -> float:
-    """Best-of-`repeats` seconds of fn(), the device synchronised before each reading of the clock."""
-    best = float("inf")
-    for _ in range(repeats):
-        runtime.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        runtime.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int = 3) -> dict:
     """Training and no-grad img/s of the DDPM chapter's U-Net at `profile`, in `mode` ("fp32" | "bf16" |
     "bf16+compile"), on random images at the profile's batch size."""
@@ -203,8 +191,8 @@ def bench_unet(profile: str, mode: str, device: str, *, steps: int, repeats: int
     train_steps()  # warm-up (and compilation)
     forward_steps()
     warmup = time.perf_counter() - start
-    train_s = _timed(train_steps, device, repeats)
-    forward_s = _timed(forward_steps, device, repeats)
+    train_s = runtime.best_time(train_steps, device, repeats)
+    forward_s = runtime.best_time(forward_steps, device, repeats)
     return {"profile": profile, "mode": mode, "params_M": round(sum(p.numel() for p in network.parameters()) / 1e6, 3),
             "batch": batch, "train_img_per_s": batch * steps / train_s, "nograd_img_per_s": batch * steps / forward_s,
             "warmup_s": warmup, "steps": steps}

@@ -176,6 +176,21 @@ def synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def best_time(fn, device, repeats: int) -> float:
+    """Best-of-`repeats` wall seconds of fn(), `device` synchronised before each reading of the clock (what every
+    benchmark and speed measurement here reports)."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def cuda_properties(device) -> dict:
     """Name, compute capability, memory and multiprocessors of a CUDA `device` (empty for the CPU)."""
     if not is_cuda(device):
