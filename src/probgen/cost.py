@@ -305,18 +305,27 @@ def kernels_per_call(kind: str, forward_kernels: int) -> int:
     return forward_kernels if kind == "forward" else 3 * forward_kernels + OPTIMIZER_KERNELS
 
 
+def prepared(net: Net, batch: int, device: str = "cpu") -> tuple:
+    """`net` built on `device` with inputs for `batch`, laid out as the chapters run it: images channels_last, as
+    the trainer and the samplers run them."""
+    import torch
+
+    module, inputs = net.build()
+    x = tuple(v.to(device) for v in inputs(batch))
+    if x[0].ndim == 4:
+        module.to(device, memory_format=torch.channels_last)
+        x = (x[0].contiguous(memory_format=torch.channels_last), *x[1:])
+    else:
+        module.to(device)
+    return module, x
+
+
 def measure(net: Net, *, batch: int = 32, steps: int = 2, device: str = "cpu") -> dict:
     """Train and forward img/s of `net` on `device` (best of 2 rounds of `steps` after a warm-up), its forward
     FLOPs per image and the kernels of one forward pass."""
     import torch
 
-    module, inputs = net.build()
-    x = tuple(v.to(device) for v in inputs(batch))
-    if x[0].ndim == 4:  # images run channels_last, as the trainer and the samplers run them
-        module.to(device, memory_format=torch.channels_last)
-        x = (x[0].contiguous(memory_format=torch.channels_last), *x[1:])
-    else:
-        module.to(device)
+    module, x = prepared(net, batch, device)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     with torch.no_grad():
         target = module(*x)
@@ -403,8 +412,7 @@ def gpu_items(profile: str = "full", *, measured: dict | None = None) -> list[di
     out = []
     for item in work_items(profile):
         if item.net.name not in measured:
-            module, inputs = item.net.build()
-            measured[item.net.name] = counts(module, inputs(4))
+            measured[item.net.name] = counts(*prepared(item.net, 4))
         compute_s, launch_s = gpu_seconds(item, **measured[item.net.name])
         out.append({"chapter": item.chapter, "what": item.what, "kind": item.kind, "images": item.images,
                     "compute_h": compute_s / 3600, "launch_h": launch_s / 3600})

@@ -44,8 +44,8 @@ class MemorizationStudyConfig(ProfileConfig):
     `quick` uses subsets of 10 to 100 images, which a 2-core CPU can drive to memorization in about a
     quarter of an hour; `full` (GPU) covers 10 to 60 000 images. Its 24 U-Nets are small, so a GPU runs them at
     the speed it launches kernels, not at its arithmetic rate: 20 000 steps each (2 560 epochs of the 1 000-image
-    subsets, 43 of all 60 000) keep the study near 0.7 GPU-hours (`python -m probgen.cost --gpu-items`), where
-    60 000 steps cost 2.1 for a tail the snapshots show flat by then for the small subsets.
+    subsets, 43 of all 60 000) keep the study near 0.55 GPU-hours (`python -m probgen.cost --gpu-items`), where
+    60 000 steps cost 1.6.
     """
 
     PROFILES = {
