@@ -69,3 +69,26 @@ def test_the_notebook_step_runs_a_chapter_at_smoke_into_its_own_folder(tmp_path)
     assert rows[0]["notebook"] == "09_trueskill" and rows[0]["status"] == "done", rows
     assert (tmp_path / "executed" / "09_trueskill.ipynb").exists()
     assert json.loads((tmp_path / "results" / "smoke" / "09_trueskill.json").read_text())["headlines"]
+
+
+def test_the_benchmark_leaves_the_full_ddpm_its_share_of_the_budget(tmp_path, monkeypatch):
+    clock = [0.0]
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    def slow_bench(profile, mode, device, *, steps):
+        clock[0] += 100.0  # each timing eats 100 s of a 480 s budget (a CPU compiling the full U-Net)
+        return {"profile": profile, "mode": mode, "train_img_per_s": 1.0, "nograd_img_per_s": 1.0}
+
+    monkeypatch.setattr(gpucheck, "time", FakeTime)
+    monkeypatch.setattr(gpucheck, "bench_unet", slow_bench)
+    monkeypatch.setattr(gpucheck, "ddpm_full_cost", lambda *a, **k: {"steps": 5})
+    monkeypatch.setattr(gpucheck, "_markdown", lambda report: "")  # the fakes lack the table's fields
+    report = gpucheck.check(tmp_path, "cpu", budget_s=480, notebooks=False)
+    # 4 timings started with 480, 380, 280, 180 s left (each ≥ 30 + the 120 s reserve); at 80 s left the other
+    # two are skipped and the DDPM still measured (without the reserve, a fifth timing would have left it −20 s)
+    assert len(report["steps"]["bench"]["rows"]) == 4 and len(report["bench_skipped"]) == 2
+    assert report["steps"]["ddpm_full"]["result"] == {"steps": 5}
