@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import os
 import platform
-import time
 
 import torch
 

@@ -71,3 +71,19 @@ def test_kernels_are_counted_without_views():
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
     assert cost.count_kernels(net, (torch.randn(5, 3),)) == 2
     assert cost.counts(net, (torch.randn(5, 3),))["flops_per_image"] == 2 * 3 * 4
+
+
+def test_a_gpu_report_scales_each_u_net_by_its_flops_without_timing_the_reference(monkeypatch):
+    from probgen.diffusion.study import DDPMStudyConfig
+
+    net = cost._ddpm_unet(DDPMStudyConfig.for_profile("smoke"))
+    monkeypatch.setattr(cost, "work_items", lambda profile: [cost.Work("a", "x", net, "train", 3600 * 1000, 256)])
+    monkeypatch.setattr(cost, "measure", lambda net, batch=32, steps=2, device="cpu": {
+        "train_img_s": 10.0, "forward_img_s": 20.0, "flops_per_image": 2e9, "forward_kernels": 1})
+    monkeypatch.setattr(cost, "counts", lambda module, inputs: {"flops_per_image": 1e9, "forward_kernels": 1})
+    report = {"steps": {"bench": {"rows": [
+        {"profile": "full", "mode": "bf16", "train_img_per_s": 500.0, "nograd_img_per_s": 1500.0},
+        {"profile": "full", "mode": "fp32", "train_img_per_s": 300.0, "nograd_img_per_s": 1000.0}]}}}
+    (row,) = cost.table("smoke", threads=1, gpu_report=report, log=lambda m: None)
+    # the reference U-Net (1e9 FLOPs) trains at 500 img/s under bf16, so this one (2e9) at 250: 3.6 M / 250 s = 4 h
+    assert row["gpu_basis"] == "GPU check" and row["gpu_h"] == pytest.approx(3600 * 1000 / 250 / 3600)

@@ -384,7 +384,7 @@ def table(profile: str = "full", *, threads: int = 2, gpu_report: dict | None = 
     measured_gpu = gpu_rates(gpu_report)
     ref_flops = {}
     for prof in measured_gpu:  # the GPU check's U-Nets, to scale every U-Net's measured rate by FLOPs
-        ref_flops[prof] = measure(_ddpm_unet(DDPMStudyConfig.for_profile(prof)), batch=4, steps=1)["flops_per_image"]
+        ref_flops[prof] = counts(*prepared(_ddpm_unet(DDPMStudyConfig.for_profile(prof)), 4))["flops_per_image"]
     rows: dict[str, dict] = {}
     for item in items:
         s = speeds[item.net.name, measured_batch(item)]
@@ -425,7 +425,7 @@ def markdown(rows: list[dict], profile: str, threads: int) -> str:
     for r in rows:
         basis = "" if r["gpu_basis"] == "GPU check" else " (assumed rate)"
         lines.append(f"| {r['chapter']} | {r['train_images'] / 1e6:.1f} M | {r['forward_images'] / 1e6:.1f} M | "
-                     f"{r['cpu_h']:.1f} | {r['gpu_h']:.2f}{basis} | {r.get('gpu_launch_bound_h', 0.0):.2f} |")
+                     f"{r['cpu_h']:.1f} | {r['gpu_h']:.2f}{basis} | {r['gpu_launch_bound_h']:.2f} |")
     total_cpu, total_gpu = sum(r["cpu_h"] for r in rows), sum(r["gpu_h"] for r in rows)
     lines.append(f"| **all** | | | **{total_cpu:.0f}** | **{total_gpu:.1f}** | |")
     return "\n".join(lines) + "\n"
