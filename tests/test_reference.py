@@ -136,3 +136,41 @@ def test_published_table_uses_this_builds_numbers():
     assert table.loc["Serie A accuracy", "ours vs published"] == "better"
     assert table.loc["Serie A accuracy", "ours"] == "0.700 ± 0.010"
     assert (table["ours vs published"] == "not in this build").sum() == len(published.REFERENCES) - 1
+
+
+def test_a_mixed_build_compares_each_chapter_with_its_own_profiles_reference(root):
+    write("02_x")
+    write("03_y", fid=10.0)
+    reference.freeze("quick")  # the quick reference has 02_x and 03_y; smoke has none
+    write("02_x", fid=21.0)  # within 2.77 of the reference
+    write("03_y", fid=40.0, profile="smoke")  # smoke numbers are far off, but smoke has no reference to miss
+    run = lambda chapter, profile: {"chapter": chapter, "profile": profile, "record": None, "note": "",  # noqa: E731
+                                    "payload": reporting.load_results(profile, chapter)[chapter]}
+    runs = [run("02_x", "quick"), run("03_y", "smoke")]
+    ref, sentence = reference.for_page(runs)
+    assert set(ref) == {"02_x"}
+    assert "committed quick results" in sentence and "1 chapter(s) run at quick" in sentence
+    assert 'run at it (03_y) say "no reference"' in sentence and "All 2 compared numbers" in sentence
+    table = reporting.headline_table(runs, ref).set_index(["chapter", "quantity"])
+    assert list(table.columns) == ["profile", "value", "± (95 %)", "reference", "reproduced", "seeds"]
+    assert table.loc[("02_x", "FID at N = 1000"), "reproduced"] == "ok"
+    assert set(table.loc["03_y", "reproduced"]) == {"no reference"} and set(table.loc["03_y", "reference"]) == {"–"}
+
+    write("02_x", fid=30.0)  # now the quick chapter deviates, and the sentence says which number
+    runs[0] = run("02_x", "quick")
+    _, sentence = reference.for_page(runs)
+    assert "1 of 2 compared numbers" in sentence and "02_x: FID at N = 1000 (deviates)" in sentence
+
+
+def test_the_page_says_why_there_is_no_reference_column(root):
+    write("02_x", profile="smoke")
+    write("03_y", profile="full")
+    run = lambda chapter, profile: {"chapter": chapter, "profile": profile, "record": None, "note": "",  # noqa: E731
+                                    "payload": reporting.load_results(profile, chapter)[chapter]}
+    ref, sentence = reference.for_page([run("02_x", "smoke")])
+    assert ref is None and sentence.startswith("No reference results are committed for the smoke profile,")
+    write("02_x")
+    reference.freeze("quick")
+    ref, sentence = reference.for_page([run("02_x", "smoke"), run("03_y", "full")])
+    assert ref is None and "for this build's profiles (full, smoke) (there is one for quick)" in sentence
+    assert "reference" not in reporting.headline_table([run("02_x", "smoke")], ref).columns

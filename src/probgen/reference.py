@@ -25,6 +25,7 @@ from .reporting import load_results
 
 EXACT_RTOL = 1e-6
 SKIPPED, MISSING, OK, DEVIATES = "not compared", "missing", "ok", "DEVIATES"
+NO_REFERENCE = "no reference"  # the chapter ran at a profile that has no committed reference
 
 
 def reference_dir(profile: str) -> Path:
@@ -130,28 +131,42 @@ def compare(profile: str, z: float = 1.96, chapters: list[str] | None = None):
 def for_page(runs: list[dict]) -> tuple[dict[str, dict] | None, str]:
     """The reference to set beside a build's numbers (`runs` from `reporting.chapter_runs`) and a sentence on it.
 
-    A build whose chapters all come from one profile with a committed reference is compared with it; otherwise
-    the sentence says why there is no comparison.
+    Each chapter is compared with the committed reference of the profile it ran at, so a build that mixes
+    profiles (a smoke book with one chapter rerun at quick, say) still shows whether that chapter reproduces the
+    book. The dict returned has an entry for every chapter run at a profile with a committed reference (an
+    empty one for a chapter that reference lacks: its numbers are then "missing"); a chapter of a profile
+    without one is left out, and the results page says "no reference" for it. None when no chapter has one.
     """
-    profiles = sorted({r["profile"] for r in runs})
-    if len(profiles) != 1:
-        return None, "This build mixes profiles, so its numbers are not set beside a reference run."
-    (profile,) = profiles
-    ref = load_reference(profile)
+    by_profile: dict[str, list[str]] = {}
+    for r in runs:
+        by_profile.setdefault(r["profile"], []).append(r["chapter"])
+    committed = {p: load_reference(p) for p in by_profile}
+    ref = {r["chapter"]: committed[r["profile"]].get(r["chapter"], {}) for r in runs if committed[r["profile"]]}
     if not ref:
-        root = reference_dir(profile).parent  # results/reference/; glob finds nothing when it is missing
+        root = reference_dir(next(iter(by_profile), "quick")).parent  # results/reference/ (glob: nothing if absent)
         have = sorted(p.name for p in root.glob("*") if p.is_dir())
         which = f" (there is one for {', '.join(have)})" if have else ""
-        return None, f"No reference results are committed for the {profile} profile{which}, so this build is not " \
-                     f"checked against one."
-    manifests = [p["manifest"] for p in ref.values()]
-    commits = sorted({(m.get("git_commit") or "unknown")[:12] for m in manifests})
-    devices = sorted({m.get("device") or "unknown" for m in manifests})
-    table = comparison({r["chapter"]: r["payload"] for r in runs if r["payload"]}, ref)
+        profiles = sorted(by_profile)
+        if len(profiles) == 1:
+            return None, f"No reference results are committed for the {profiles[0]} profile{which}, so this " \
+                         f"build is not checked against one."
+        return None, f"No reference results are committed for this build's profiles ({', '.join(profiles)})" \
+                     f"{which}, so it is not checked against one."
+    heads = []
+    for profile in (p for p in by_profile if committed[p]):
+        manifests = [payload["manifest"] for payload in committed[profile].values()]
+        commits = sorted({(m.get("git_commit") or "unknown")[:12] for m in manifests})
+        devices = sorted({m.get("device") or "unknown" for m in manifests})
+        scope = "" if len(by_profile) == 1 else f" for the {len(by_profile[profile])} chapter(s) run at {profile}"
+        heads.append(f"the committed {profile} results (commit {', '.join(commits)}, {', '.join(devices)}){scope}")
+    head = f"The reference column holds {' and '.join(heads)}."
+    without = [p for p in by_profile if not committed[p]]
+    if without:
+        head += (f" No reference is committed for the {' or '.join(without)} profile, so the chapters run at it "
+                 f"({', '.join(c for p in without for c in by_profile[p])}) say \"{NO_REFERENCE}\".")
+    table = comparison({r["chapter"]: r["payload"] for r in runs if r["payload"] and r["chapter"] in ref}, ref)
     judged = table[table["status"] != SKIPPED]
     bad = judged[judged["status"].isin([DEVIATES, MISSING])]
-    head = (f"The reference column holds the committed {profile} results (commit {', '.join(commits)}, "
-            f"{', '.join(devices)}).")
     if bad.empty:
         return ref, (f"{head} All {len(judged)} compared numbers of this build reproduce them within their "
                      f"stated uncertainty (1.96 standard errors of the difference; exact numbers to 1e-6).")

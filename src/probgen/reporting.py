@@ -172,11 +172,12 @@ def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
     one not compared, such as a wall time) and seeds. A profile column is added when the chapters come from
     more than one profile. With `reference` ({chapter: payload} of `probgen.reference.load_reference`) two
     columns more: the reference's value and whether this build's number reproduces it within the stated
-    uncertainty ("ok", "DEVIATES", "missing", "not compared").
+    uncertainty ("ok", "DEVIATES", "missing", "not compared"; "no reference" for a chapter that `reference`
+    leaves out because its profile has none, as `reference.for_page` does in a build that mixes profiles).
     """
     import pandas as pd
 
-    from .reference import _shown, judge
+    from .reference import NO_REFERENCE, _shown, judge
 
     rows = []
     for run in runs:
@@ -190,7 +191,9 @@ def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
                 spread = h["interval"] or ("–" if not h.get("compare", True) else "exact")
             row = {"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
                    "value": h["text"], "± (95 %)": spread, "seeds": seeds}
-            if reference is not None:
+            if reference is not None and run["chapter"] not in reference:  # its profile has no reference
+                row["reference"], row["reproduced"] = "–", NO_REFERENCE
+            elif reference is not None:
                 row["reference"] = _shown(ref.get(name))
                 row["reproduced"] = judge(h, ref.get(name))[0]
             rows.append(row)
