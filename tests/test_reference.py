@@ -71,13 +71,17 @@ def test_a_missing_number_and_a_missing_reference(root, capsys):
         reference.compare("quick", chapters=["07_nope"])
 
 
+def run(chapter, profile):
+    """A row of `reporting.chapter_runs` for a chapter whose results file was written by `write`."""
+    return {"chapter": chapter, "profile": profile, "record": None, "note": "",
+            "payload": reporting.load_results(profile, chapter)[chapter]}
+
+
 def test_the_results_page_table_shows_the_reference_column(root):
     write("02_x")
     reference.freeze("quick")
     write("02_x", fid=30.0)
-    runs = [{"chapter": "02_x", "profile": "quick", "record": None,
-             "payload": reporting.load_results("quick", "02_x")["02_x"], "note": ""}]
-    table = reporting.headline_table(runs, reference.load_reference("quick"))
+    table = reporting.headline_table([run("02_x", "quick")], reference.load_reference("quick"))
     assert list(table.columns) == ["chapter", "quantity", "value", "± (95 %)", "reference", "reproduced", "seeds"]
     rows = table.set_index("quantity")
     assert rows.loc["FID at N = 1000", "reproduced"] == "DEVIATES"
@@ -144,8 +148,6 @@ def test_a_mixed_build_compares_each_chapter_with_its_own_profiles_reference(roo
     reference.freeze("quick")  # the quick reference has 02_x and 03_y; smoke has none
     write("02_x", fid=21.0)  # within 2.77 of the reference
     write("03_y", fid=40.0, profile="smoke")  # smoke numbers are far off, but smoke has no reference to miss
-    run = lambda chapter, profile: {"chapter": chapter, "profile": profile, "record": None, "note": "",  # noqa: E731
-                                    "payload": reporting.load_results(profile, chapter)[chapter]}
     runs = [run("02_x", "quick"), run("03_y", "smoke")]
     ref, sentence = reference.for_page(runs)
     assert set(ref) == {"02_x"}
@@ -165,8 +167,6 @@ def test_a_mixed_build_compares_each_chapter_with_its_own_profiles_reference(roo
 def test_the_page_says_why_there_is_no_reference_column(root):
     write("02_x", profile="smoke")
     write("03_y", profile="full")
-    run = lambda chapter, profile: {"chapter": chapter, "profile": profile, "record": None, "note": "",  # noqa: E731
-                                    "payload": reporting.load_results(profile, chapter)[chapter]}
     ref, sentence = reference.for_page([run("02_x", "smoke")])
     assert ref is None and sentence.startswith("No reference results are committed for the smoke profile,")
     write("02_x")

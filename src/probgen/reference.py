@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import paths, runtime
 from .atomic import atomic_write_text
-from .reporting import load_results
+from .reporting import chapters_by_profile, load_results
 
 EXACT_RTOL = 1e-6
 SKIPPED, MISSING, OK, DEVIATES = "not compared", "missing", "ok", "DEVIATES"
@@ -137,9 +137,7 @@ def for_page(runs: list[dict]) -> tuple[dict[str, dict] | None, str]:
     empty one for a chapter that reference lacks: its numbers are then "missing"); a chapter of a profile
     without one is left out, and the results page says "no reference" for it. None when no chapter has one.
     """
-    by_profile: dict[str, list[str]] = {}
-    for r in runs:
-        by_profile.setdefault(r["profile"], []).append(r["chapter"])
+    by_profile = chapters_by_profile(runs)
     committed = {p: load_reference(p) for p in by_profile}
     ref = {r["chapter"]: committed[r["profile"]].get(r["chapter"], {}) for r in runs if committed[r["profile"]]}
     if not ref:

@@ -220,11 +220,17 @@ def provenance_table(runs: list[dict]):
     return pd.DataFrame(rows, columns=["chapter", "profile", "run", "commit", "device", "wall time (s)", "note"])
 
 
-def profile_summary(runs: list[dict]) -> str:
-    """One sentence on the profiles the book's numbers come from; it says so when a build mixes them."""
+def chapters_by_profile(runs: list[dict]) -> dict[str, list[str]]:
+    """`{profile: [chapter, ...]}` of `runs` (from `chapter_runs`), both in book order."""
     by_profile: dict[str, list[str]] = {}
     for run in runs:
         by_profile.setdefault(run["profile"], []).append(run["chapter"])
+    return by_profile
+
+
+def profile_summary(runs: list[dict]) -> str:
+    """One sentence on the profiles the book's numbers come from; it says so when a build mixes them."""
+    by_profile = chapters_by_profile(runs)
     run_ids = sorted({(r["record"] or {}).get("run_id") or "none" for r in runs})
     if len(by_profile) == 1:
         (profile,) = by_profile
