@@ -20,6 +20,10 @@ def test_profiles_and_validation():
         study.SpiralStudyConfig.for_profile("smoke", beta_1=0.0001)
     with pytest.raises(ConfigError, match="guidance_scales"):
         study.SpiralStudyConfig.for_profile("smoke", guidance_scales=(-1.0,))
+    assert [study.SpiralStudyConfig.for_profile(p, seed=4).training_seeds() for p in ("smoke", "quick")] == [
+        [4, 5, 6], [4, 5, 6]]
+    with pytest.raises(ConfigError, match="n_seeds"):
+        study.SpiralStudyConfig.for_profile("smoke", n_seeds=1)
 
 
 class _FixedClassifier(torch.nn.Module):
@@ -114,6 +118,10 @@ def test_evaluate_guidance_samples_on_the_model_s_own_schedule(monkeypatch):
         assert r["class accuracy"] == verdict["accuracy"]
     again, _, _ = study.evaluate_guidance(model, **kwargs)
     assert again == rows  # seeded: the same samples and bootstrap
+    # one training run's count for the seeds' mean: the same samples as the table's row at that w
+    one = {k: kwargs[k] for k in ("vae_model", "classifier", "code_scale", "n_per_class", "seed")}
+    for r in rows:
+        assert study.guided_correct(model, w=r["w"], **one) == round(30 * r["class accuracy"])
     with pytest.raises(ValueError, match="n_classes"):
         study.evaluate_guidance(build_score_model(cfg.score_config("dsm").replace(hidden=8)), **kwargs)
 
@@ -180,3 +188,19 @@ def test_floor_error_and_spread_sentences():
     np.testing.assert_allclose(study.class_spread(wide, 2), np.full(10, 2.0))
     ratio = study.spread_ratio(narrow, wide, 2)
     assert ratio.value == pytest.approx(0.5) and ratio.se == pytest.approx(0.0, abs=1e-15)
+
+
+def test_run_spread_sentence_tells_training_noise_from_sampling_noise():
+    # three runs that agree to within their binomial noise (sd 0.013 per run at p = 0.8, n = 1000)
+    calm = study.run_spread_sentence([800, 805, 795], 1000, w=7.5)
+    assert "0.800, 0.805 and 0.795" in calm and "w = 7.5" in calm
+    assert "a standard deviation of 0.005 between the runs, against 0.013" in calm
+    assert "do not differ by more than their samples explain" in calm
+    # the same mean, but runs 0.05 apart: far beyond what 1000 samples each explain
+    loud = study.run_spread_sentence([750, 800, 850], 1000, w=7.5)
+    assert "differ by more than their samples explain" in loud and "do not" not in loud
+    assert "retraining moves this number beyond its binomial error" in loud
+    # all right (or all wrong): no test possible, and nothing to tell apart
+    assert "do not differ" in study.run_spread_sentence([10, 10], 10, w=1.0)
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        study.run_spread_sentence([5], 10, w=1.0)

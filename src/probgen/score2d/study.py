@@ -38,11 +38,11 @@ class SpiralStudyConfig(ProfileConfig):
 
     PROFILES = {
         "smoke": dict(K=250, steps=300, latent_steps=300, n_samples=500, n_per_class=10, guidance_scales=(0.0, 7.5),
-                      fid_bootstrap=20),
+                      fid_bootstrap=20, n_seeds=3),
         "quick": dict(steps=10_000, latent_steps=10_000, n_samples=2_000, n_per_class=100,
-                      guidance_scales=(0.0, 1.0, 3.0, 7.5), fid_bootstrap=200),
+                      guidance_scales=(0.0, 1.0, 3.0, 7.5), fid_bootstrap=200, n_seeds=3),
         "full": dict(steps=30_000, latent_steps=30_000, n_samples=5_000, n_per_class=300,
-                     guidance_scales=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0), fid_bootstrap=500),
+                     guidance_scales=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0), fid_bootstrap=500, n_seeds=5),
     }
 
     beta_0: float = 0.001
@@ -61,6 +61,7 @@ class SpiralStudyConfig(ProfileConfig):
     cfg_embedding_dim: int = 256  # the exercise's latent CFG: size of the time and label embeddings
     cfg_beta_1: float = 12.0  # the exercise's latent CFG: β(1) of its VP schedule
     fid_bootstrap: int = 20  # bootstrap replicates of each FID interval
+    n_seeds: int = 3  # training runs (2-D VAE + CFG model, exercise's settings) behind the guided accuracy
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -68,6 +69,9 @@ class SpiralStudyConfig(ProfileConfig):
                      "cfg_embedding_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
+        if int(self.n_seeds) < 2:
+            raise ConfigError(f"n_seeds={self.n_seeds!r} must be at least 2: the spread between training runs "
+                              "needs two of them")
         if int(self.fid_bootstrap) < 2:
             raise ConfigError(f"fid_bootstrap={self.fid_bootstrap!r} must be at least 2")
         if not (0 < self.beta_0 < self.beta_1_first and self.beta_0 < self.beta_1 and self.beta_0 < self.cfg_beta_1):
@@ -86,6 +90,10 @@ class SpiralStudyConfig(ProfileConfig):
                       n_classes=n_classes, seed=self.seed, device=self.device)
         values.update(overrides)
         return Score2DConfig.from_dict(values)
+
+    def training_seeds(self) -> list[int]:
+        """The seeds of the `n_seeds` training runs behind the guided accuracy; the first is `seed` itself."""
+        return [self.seed + i for i in range(self.n_seeds)]
 
     def cfg_settings(self) -> dict[str, dict]:
         """Name -> `Score2DConfig` fields of the two latent CFG models: the exercise's settings and the earlier ones."""
@@ -165,15 +173,10 @@ def evaluate_guidance(model: ScoreModel, *, vae_model, classifier, code_scale: f
     """
     from ..metrics import extract_features
 
-    if model.net.n_classes != 10:
-        raise ValueError(f"evaluate_guidance needs a model conditioned on the 10 digits, not n_classes={model.net.n_classes}")
-    intended = torch.arange(10).repeat_interleave(n_per_class)  # (10·n,): n of digit 0, then of 1, ...
     rows, latents, fids = [], {}, {}
     for w in guidance_scales:
-        z, _ = reverse_sample(guided_score(model, intended, w), len(intended), model.schedule,
-                              torch.Generator().manual_seed(seed))
-        z = z * code_scale
-        images = decode_for_classifier(vae_model, z)
+        intended, z, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
+                                             n_per_class=n_per_class, seed=seed)
         verdict = judge(classifier, images, intended.numpy())
         fid = fid_bootstrap(extract_features(classifier, images), reference, n_boot=n_boot,
                             generator=np.random.default_rng(seed))
@@ -185,7 +188,61 @@ def evaluate_guidance(model: ScoreModel, *, vae_model, classifier, code_scale: f
     return rows, latents, fids
 
 
+def _guided_images(model: ScoreModel, *, vae_model, code_scale: float, w: float, n_per_class: int,
+                   seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(intended digits (10·n,), latents (10·n, 2), decoded images in [−1, 1]) of one guidance scale w."""
+    if model.net.n_classes != 10:
+        raise ValueError(f"guided sampling here needs a model conditioned on the 10 digits, not "
+                         f"n_classes={model.net.n_classes}")
+    intended = torch.arange(10).repeat_interleave(n_per_class)  # (10·n,): n of digit 0, then of 1, ...
+    z, _ = reverse_sample(guided_score(model, intended, w), len(intended), model.schedule,
+                          torch.Generator().manual_seed(seed))
+    z = z * code_scale
+    return intended, z, decode_for_classifier(vae_model, z)
+
+
+@torch.no_grad()
+def guided_correct(model: ScoreModel, *, vae_model, classifier, code_scale: float, w: float, n_per_class: int,
+                   seed: int) -> int:
+    """How many of 10·n_per_class samples at guidance scale w the classifier assigns to the digit asked for.
+
+    The same samples as `evaluate_guidance` draws at this w and seed (without the FID): one training run's
+    contribution to `stats.proportion_over_runs`.
+    """
+    intended, _, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
+                                         n_per_class=n_per_class, seed=seed)
+    return int(judge(classifier, images, intended.numpy())["correct"])
+
+
 # ----- the chapter's verdicts: sentences computed from its numbers and their uncertainty ------------------------
+
+def run_spread_sentence(correct: list[int], n: int, *, w: float, level: float = 0.05) -> str:
+    """Do retrained models differ in class accuracy by more than their samples explain?
+
+    `correct` holds each training run's successes out of n samples. The runs' proportions are tested for
+    equality by the χ² test of the 2 × S table (right/wrong × run): under equal accuracies the runs differ only
+    by their binomial noise. The sentence gives the accuracies, their standard deviation against the binomial
+    spread √(p̄(1 − p̄)/n) of one run, and the test's verdict at `level`.
+    """
+    from scipy.stats import chi2_contingency
+
+    k = np.asarray(correct, dtype=np.int64)
+    if k.size < 2 or n < 1 or k.min() < 0 or k.max() > n:
+        raise ValueError(f"need the successes (0..n) of at least 2 runs and n ≥ 1, got {correct!r}, n={n!r}")
+    acc = k / n
+    p_bar = float(acc.mean())
+    table = np.stack([k, n - k])  # (2, S): right and wrong per run
+    p_value = 1.0 if table.sum(1).min() == 0 else float(chi2_contingency(table, correction=False).pvalue)
+    head = (f"retrained from {k.size} seeds (a new 2-D VAE and a new score model each), the class accuracy at "
+            f"w = {w:g} is {join_words([f'{a:.3f}' for a in acc])}: a standard deviation of "
+            f"{acc.std(ddof=1):.3f} between the runs, against {np.sqrt(p_bar * (1 - p_bar) / n):.3f} from the "
+            f"{n} samples of one run alone")
+    if p_value < level:
+        return (f"{head}; the runs differ by more than their samples explain (χ² test of equal accuracies, "
+                f"p = {p_value:.2g}), so retraining moves this number beyond its binomial error")
+    return (f"{head}; the runs do not differ by more than their samples explain (χ² test of equal accuracies, "
+            f"p = {p_value:.2f})")
+
 
 
 def loss_trend(history: dict, *, what: str) -> Verdict:
