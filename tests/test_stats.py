@@ -1,4 +1,4 @@
-"""`probgen.stats.proportion_over_runs`: closed forms, its floor, its refusals, and its coverage by simulation."""
+"""`probgen.stats.mean_over_runs` and `proportion_over_runs`: closed forms, its floor, its refusals, and its coverage by simulation."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import norm, t
 
-from probgen.stats import binomial_estimate, proportion_over_runs
+from probgen.stats import binomial_estimate, mean_over_runs, proportion_over_runs
 
 
 def test_the_spread_of_the_runs_gives_a_t_interval():
@@ -53,3 +53,16 @@ def test_the_interval_covers_the_true_mean_at_least_95_percent_of_the_time(betwe
     covered = [abs(e.value - p) <= 1.96 * e.se for e in (proportion_over_runs(list(k), n) for k in correct)]
     # the binomial error of 2000 coverage indicators at 0.95 is 0.005: 0.93 is four of them below
     assert np.mean(covered) >= 0.93
+
+
+def test_mean_over_runs_is_a_t_interval_with_a_floor():
+    est = mean_over_runs([1.0, 2.0, 3.0, 4.0, 5.0])  # sd √2.5, 4 degrees of freedom
+    assert est.value == 3.0
+    assert norm.ppf(0.975) * est.se == pytest.approx(t.ppf(0.975, 4) * math.sqrt(2.5) / math.sqrt(5), rel=1e-12)
+    assert mean_over_runs([1.0, 1.0], floor=0.3).se == 0.3  # runs that agree: the floor from elsewhere
+    assert mean_over_runs([1.0, 3.0], level=0.5).se == pytest.approx(
+        t.ppf(0.75, 1) / norm.ppf(0.75) * 1.0, rel=1e-12)  # sd √2 over √2 = 1
+    for bad, match in [(dict(values=[1.0]), "at least 2"), (dict(values=[1.0, float("nan")]), "finite"),
+                       (dict(values=[1.0, 2.0], level=1.0), "level"), (dict(values=[1.0, 2.0], floor=-1.0), "floor")]:
+        with pytest.raises(ValueError, match=match):
+            mean_over_runs(bad.pop("values"), **bad)

@@ -65,35 +65,51 @@ def binomial_estimate(correct: int, n: int) -> Estimate:
     return Estimate(correct / n, math.sqrt(p_adj * (1 - p_adj) / (n + 2)))
 
 
+def mean_over_runs(values, *, level: float = 0.95, floor: float = 0.0) -> Estimate:
+    """The mean of a quantity measured once in each of S ≥ 2 independent runs (e.g. retrained models).
+
+    With few runs their standard deviation s is itself uncertain, so the standard error is scaled such that
+    value ± 1.96·se is Student's t interval of the mean at `level`: se = (t_{S−1} / z)·s/√S, with t_{S−1} and
+    z the two-sided quantiles of Student's t with S − 1 degrees of freedom and of the normal.
+
+    Args:
+        values: (S,) one value per run.
+        level: coverage of the interval value ± 1.96·se (0.95 for the book's 1.96).
+        floor: a lower bound on the standard error known from elsewhere (the sampling noise of each run),
+            which a small S can undershoot by chance.
+    """
+    from scipy.stats import norm, t
+
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must be in (0, 1)")
+    if not (math.isfinite(floor) and floor >= 0):
+        raise ValueError(f"floor={floor!r} must be a finite number ≥ 0")
+    plain = Estimate.of_mean(values)  # checks S ≥ 2 finite values
+    q = 0.5 + level / 2
+    runs = np.asarray(values).size
+    return Estimate(plain.value, max(plain.se * float(t.ppf(q, runs - 1) / norm.ppf(q)), floor))
+
+
 def proportion_over_runs(correct, n: int, level: float = 0.95) -> Estimate:
     """The mean of a proportion measured in S ≥ 2 independent runs (e.g. retrained models), n trials each.
 
     One run's proportion varies for two reasons: the n trials (binomial) and the run itself (its training
-    seed, or the floating-point path of another CPU). The spread of the S proportions measures both. With
-    few runs their standard deviation s is itself uncertain, so the standard error is scaled such that
-    value ± 1.96·se is Student's t interval of the mean at `level`: se = (t_{S−1} / z)·s/√S, with t_{S−1} and
-    z the two-sided quantiles of Student's t with S − 1 degrees of freedom and of the normal. A run's true
-    variance is never below its binomial part, so the standard error is never below the binomial error of
-    the pooled S·n trials (`binomial_estimate`), even when the S proportions happen to agree.
+    seed, or the floating-point path of another CPU). The spread of the S proportions measures both; the
+    standard error is that of `mean_over_runs` (Student's t interval). A run's true variance is never below
+    its binomial part, so the standard error is never below the binomial error of the pooled S·n trials
+    (`binomial_estimate`), even when the S proportions happen to agree.
 
     Args:
         correct: (S,) number of successes of each run, integers in [0, n].
         n: trials per run.
         level: coverage of the interval value ± 1.96·se (0.95 for the book's 1.96).
     """
-    from scipy.stats import norm, t
-
     k = np.asarray(correct)
     if k.ndim != 1 or k.size < 2 or not np.issubdtype(k.dtype, np.integer):
         raise ValueError(f"need the integer successes of at least 2 runs, got {correct!r}")
     if not (isinstance(n, numbers.Integral) and n >= 1) or k.min() < 0 or k.max() > n:
         raise ValueError(f"need 0 ≤ correct ≤ n for every run and n ≥ 1; got correct={correct!r}, n={n!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level={level!r} must be in (0, 1)")
-    over_runs = Estimate.of_mean(k / n)
-    q = 0.5 + level / 2
-    t_se = over_runs.se * float(t.ppf(q, k.size - 1) / norm.ppf(q))
-    return Estimate(over_runs.value, max(t_se, binomial_estimate(int(k.sum()), int(n * k.size)).se))
+    return mean_over_runs(k / n, level=level, floor=binomial_estimate(int(k.sum()), int(n * k.size)).se)
 
 
 @dataclass(frozen=True)

@@ -118,10 +118,13 @@ def test_evaluate_guidance_samples_on_the_model_s_own_schedule(monkeypatch):
         assert r["class accuracy"] == verdict["accuracy"]
     again, _, _ = study.evaluate_guidance(model, **kwargs)
     assert again == rows  # seeded: the same samples and bootstrap
-    # one training run's count for the seeds' mean: the same samples as the table's row at that w
-    one = {k: kwargs[k] for k in ("vae_model", "classifier", "code_scale", "n_per_class", "seed")}
+    # a further training run's scores for the comparison over seeds: the same samples, count and FID as the table
+    one = {k: kwargs[k] for k in ("vae_model", "classifier", "code_scale", "guidance_scales", "n_per_class",
+                                  "reference", "seed")}
+    scores = study.guided_scores(model, **one)
+    assert set(scores) == {0.0, 3.0}
     for r in rows:
-        assert study.guided_correct(model, w=r["w"], **one) == round(30 * r["class accuracy"])
+        assert scores[r["w"]] == {"correct": round(30 * r["class accuracy"]), "n": 30, "fid": r["FID"]}
     with pytest.raises(ValueError, match="n_classes"):
         study.evaluate_guidance(build_score_model(cfg.score_config("dsm").replace(hidden=8)), **kwargs)
 
@@ -204,3 +207,29 @@ def test_run_spread_sentence_tells_training_noise_from_sampling_noise():
     assert "do not differ" in study.run_spread_sentence([10, 10], 10, w=1.0)
     with pytest.raises(ValueError, match="at least 2 runs"):
         study.run_spread_sentence([5], 10, w=1.0)
+
+
+def test_compare_over_runs_pairs_the_seeds_and_flips_with_the_numbers():
+    names = ("A", "B")
+    # B is better in every run by 0.02 while the runs themselves spread by 0.1: paired, the gap is resolved
+    a, b = [700, 800, 900], [720, 820, 920]
+    v = study.compare_over_runs(a, b, names=names, quantity="class accuracy", better="higher", fmt="{:.3f}", n=1000)
+    assert v.sign == -1 and v.sentence.startswith("B is better than A in class accuracy by 0.020")
+    assert "0.820" in v.sentence and "0.800" in v.sentence  # each side's mean over the runs
+    # the same means, but the runs disagree about the order: a tie over the runs
+    v = study.compare_over_runs([700, 840, 860], [760, 800, 840], names=names, quantity="class accuracy",
+                                better="higher", fmt="{:.3f}", n=1000)
+    assert v.sign == 0 and "cannot be told apart in class accuracy over 3 training runs" in v.sentence
+    # an equal shift in every run is never below the binomial error of the pooled samples (n = 10 here)
+    v = study.compare_over_runs([5, 6], [4, 5], names=names, quantity="class accuracy", better="higher",
+                                fmt="{:.3f}", n=10)
+    assert v.sign == 0 and v.difference.se > 0.1
+    # lower is better for an FID: the numbers swapped, the verdict swaps
+    v = study.compare_over_runs([10.0, 12.0, 11.0], [14.0, 16.5, 15.2], names=names, quantity="FID",
+                                better="lower", fmt="{:.1f}")
+    assert v.sign == 1 and v.sentence.startswith("A is better than B in FID by 4.2")
+    v = study.compare_over_runs([14.0, 16.5, 15.2], [10.0, 12.0, 11.0], names=names, quantity="FID",
+                                better="lower", fmt="{:.1f}")
+    assert v.sign == -1 and v.sentence.startswith("B is better than A in FID")
+    with pytest.raises(ValueError, match="same ≥ 2 seeds"):
+        study.compare_over_runs([1.0, 2.0], [1.0], names=names, quantity="FID", better="lower", fmt="{:.1f}")

@@ -202,19 +202,61 @@ def _guided_images(model: ScoreModel, *, vae_model, code_scale: float, w: float,
 
 
 @torch.no_grad()
-def guided_correct(model: ScoreModel, *, vae_model, classifier, code_scale: float, w: float, n_per_class: int,
-                   seed: int) -> int:
-    """How many of 10·n_per_class samples at guidance scale w the classifier assigns to the digit asked for.
+def guided_scores(model: ScoreModel, *, vae_model, classifier, code_scale: float, guidance_scales,
+                  n_per_class: int, reference: tuple[np.ndarray, np.ndarray], seed: int) -> dict[float, dict]:
+    """One training run's class accuracy and FID at each guidance scale, without the bootstrap.
 
-    The same samples as `evaluate_guidance` draws at this w and seed (without the FID): one training run's
-    contribution to `stats.proportion_over_runs`.
+    The same samples, count and FID as `evaluate_guidance` gives at these w and this seed: what a further
+    training run contributes to a comparison over runs (`compare_over_runs`).
+
+    Returns:
+        {w: {"correct": samples classified as the digit asked for, "n": 10·n_per_class, "fid": FID of all of
+        them against `reference`}}.
     """
-    intended, _, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
-                                         n_per_class=n_per_class, seed=seed)
-    return int(judge(classifier, images, intended.numpy())["correct"])
+    from ..metrics import bootstrap_fids, extract_features
+
+    out = {}
+    for w in guidance_scales:
+        intended, _, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
+                                             n_per_class=n_per_class, seed=seed)
+        features = extract_features(classifier, images)
+        everything = np.arange(len(intended))[None]  # one "resample": all samples, as row 0 of fid_bootstrap
+        out[float(w)] = {"correct": int(judge(classifier, images, intended.numpy())["correct"]),
+                         "n": len(intended),
+                         "fid": float(max(bootstrap_fids(reference, np.asarray(features, np.float64), everything)[0],
+                                          0.0))}
+    return out
 
 
 # ----- the chapter's verdicts: sentences computed from its numbers and their uncertainty ------------------------
+
+def compare_over_runs(a: list[float], b: list[float], *, names: tuple[str, str], quantity: str, better: str,
+                      fmt: str, n: int | None = None) -> Verdict:
+    """Compare two settings trained from the same seeds, seed by seed.
+
+    Run s trains one 2-D VAE and both settings' models on its codes, so the two are paired by seed: the
+    difference is the mean of the per-seed differences a_s − b_s with Student's t interval
+    (`stats.mean_over_runs`), and each side is its own mean over the runs.
+
+    Args:
+        a, b: one value per seed, in the same seed order: correct counts out of `n` for a class accuracy
+            (then every interval is at least the binomial one of the pooled samples), else e.g. FIDs.
+        n: the samples per run behind a count; None for a quantity that is not a proportion.
+    """
+    from ..stats import binomial_estimate, mean_over_runs, proportion_over_runs
+
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need the values of the same ≥ 2 seeds for both settings, got {len(a)} and {len(b)}")
+    if n is None:
+        ea, eb, floor, va, vb = mean_over_runs(a), mean_over_runs(b), 0.0, np.asarray(a, float), np.asarray(b, float)
+    else:
+        ea, eb = proportion_over_runs(list(a), n), proportion_over_runs(list(b), n)
+        floor = float(np.hypot(binomial_estimate(int(sum(a)), n * len(a)).se,
+                               binomial_estimate(int(sum(b)), n * len(b)).se))
+        va, vb = np.asarray(a) / n, np.asarray(b) / n
+    return compare(ea, eb, names=names, quantity=quantity, better=better, fmt=fmt,
+                   difference=mean_over_runs(va - vb, floor=floor), tie=f"over {len(a)} training runs")
+
 
 def run_spread_sentence(correct: list[int], n: int, *, w: float, level: float = 0.05) -> str:
     """Do retrained models differ in class accuracy by more than their samples explain?
