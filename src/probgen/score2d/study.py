@@ -61,7 +61,7 @@ class SpiralStudyConfig(ProfileConfig):
     cfg_embedding_dim: int = 256  # the exercise's latent CFG: size of the time and label embeddings
     cfg_beta_1: float = 12.0  # the exercise's latent CFG: β(1) of its VP schedule
     fid_bootstrap: int = 20  # bootstrap replicates of each FID interval
-    n_seeds: int = 3  # training runs (2-D VAE + CFG model, exercise's settings) behind the guided accuracy
+    n_seeds: int = 3  # training runs (a 2-D VAE and both CFG models each) behind the latent CFG verdicts
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -92,7 +92,7 @@ class SpiralStudyConfig(ProfileConfig):
         return Score2DConfig.from_dict(values)
 
     def training_seeds(self) -> list[int]:
-        """The seeds of the `n_seeds` training runs behind the guided accuracy; the first is `seed` itself."""
+        """The seeds of the `n_seeds` training runs of the latent CFG models; the first is `seed` itself."""
         return [self.seed + i for i in range(self.n_seeds)]
 
     def cfg_settings(self) -> dict[str, dict]:
