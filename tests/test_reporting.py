@@ -30,6 +30,18 @@ def test_results_file_has_values_and_manifest():
     assert reporting.load_results("smoke", "00_test")["00_test"]["results"]["accuracy"] == 0.6543
 
 
+def test_a_headline_of_fewer_seeds_than_its_run_says_which():
+    res = reporting.Results("00_test", profile="smoke", seeds=[0, 1, 2])
+    res.headline("mean", 0.8, label="mean over 3 runs", se=0.1)
+    res.headline("one", 3.0, label="one run", se=0.2, seeds=[0])
+    with pytest.raises(ValueError, match=r"seeds \[7\] are not among the run's seeds"):
+        res.headline("bad", 1.0, label="x", seeds=[0, 7])
+    payload = json.loads(res.save().read_text())
+    assert "seeds" not in payload["headlines"]["mean"] and payload["headlines"]["one"]["seeds"] == [0]
+    table = reporting.headline_table([{"chapter": "00_test", "profile": "smoke", "payload": payload}])
+    assert table.set_index("quantity")["seeds"].to_dict() == {"mean over 3 runs": "0, 1, 2", "one run": "0"}
+
+
 def test_results_reject_unknown_profile():
     with pytest.raises(runtime.ConfigError):
         reporting.Results("x", profile="huge", seeds=0)

@@ -68,7 +68,7 @@ class Results:
         self._start = time.perf_counter()
 
     def headline(self, name: str, value: Any, *, label: str, fmt: str = "{}", se: float | None = None,
-                 better: str | None = None, compare: bool = True) -> None:
+                 better: str | None = None, compare: bool = True, seeds=None) -> None:
         """A number for the "results at a glance" page (also glued for the prose).
 
         Args:
@@ -80,6 +80,9 @@ class Results:
                 reference).
             compare: False for numbers that depend on the machine (wall times): the reference comparison
                 skips them.
+            seeds: the seeds this number comes from when they are not all of the run's (`Results(seeds=…)`),
+                e.g. one seed's number in a chapter that averages another over several; the results page shows
+                them in its seeds column.
         """
         value = _plain(value)
         if se is not None:
@@ -88,9 +91,15 @@ class Results:
                 raise ValueError(f"headline {name!r}: se={se!r} must be a finite number ≥ 0 (or None if exact)")
         if better not in (None, "higher", "lower"):
             raise ValueError(f"headline {name!r}: better={better!r} must be 'higher', 'lower' or None")
+        seeds = None if seeds is None else [seeds] if isinstance(seeds, int) else list(seeds)
+        unknown = sorted(set(seeds or []) - set(self.seeds))
+        if unknown:
+            raise ValueError(f"headline {name!r}: seeds {unknown} are not among the run's seeds {self.seeds}")
         self.headlines[name] = {"label": label, "value": value, "text": fmt.format(value), "se": se,
                                 "interval": None if se is None else fmt.format(1.96 * se),
                                 "better": better, "compare": bool(compare)}
+        if seeds is not None:
+            self.headlines[name]["seeds"] = seeds
         self.glue(name, value)
 
     def add(self, name: str, value: Any) -> None:
@@ -190,7 +199,8 @@ def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
             else:
                 spread = h["interval"] or ("–" if not h.get("compare", True) else "exact")
             row = {"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
-                   "value": h["text"], "± (95 %)": spread, "seeds": seeds}
+                   "value": h["text"], "± (95 %)": spread,
+                   "seeds": ", ".join(map(str, h["seeds"])) if "seeds" in h else seeds}
             if reference is not None and run["chapter"] not in reference:  # its profile has no reference
                 row["reference"], row["reproduced"] = "–", NO_REFERENCE
             elif reference is not None:
