@@ -166,3 +166,15 @@ def test_print_of_a_config_fits_the_page_and_shows_every_field():
         for name, value in vars(cfg).items():
             assert f"{name}={value!r}" in text
     assert str(ToyConfig.for_profile("smoke")) == "ToyConfig(profile='smoke', seed=0, n=10, method='a')"
+
+
+def test_cpu_model_names_the_processor(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert runtime.cpu_model(str(info)) == "AMD EPYC 7B13"
+    monkeypatch.setattr(runtime.platform, "processor", lambda: "")
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "arm64")
+    assert runtime.cpu_model(str(tmp_path / "missing")) == "arm64"  # no cpuinfo (macOS, Windows)
+    info.write_text("processor\t: 0\nmodel name\t:\n")
+    assert runtime.cpu_model(str(info)) == "arm64"  # an empty name says nothing

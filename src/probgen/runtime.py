@@ -288,13 +288,29 @@ def library_versions(names=("numpy", "scipy", "pandas", "torch", "matplotlib", "
     return out
 
 
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The processor's name ("AMD EPYC 7B13", "Intel(R) Xeon(R) Processor") from Linux's `cpuinfo`; elsewhere
+    the architecture (`platform.processor()` or `platform.machine()`, e.g. "x86_64").
+
+    Models trained on two CPUs follow different floating-point paths, so a results file names the CPU it ran on.
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: str = "cpu") -> str:
     if is_cuda(device):
         import torch
 
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    cpu = platform.processor() or platform.machine()
-    return f"cpu: {cpu}, {os.cpu_count()} cores"
+    return f"cpu: {cpu_model()}, {os.cpu_count()} cores"
 
 
 def manifest(*, profile: str, seeds, device: str = "cpu", wall_time_s: float | None = None, **extra) -> dict:
