@@ -1,15 +1,13 @@
-"""Comparisons with their uncertainty, for the latent classifier-free-guidance runs of the score chapter.
+"""Estimates with their uncertainty, for the latent classifier-free-guidance runs of the score chapter.
 
-A sentence that ranks two settings is computed here from the numbers and their
-errors, so it reads correctly at every profile, in the book's one wording
-(`probgen.reporting.compare`: "A is better than B in … by x ± y" or "A and B cannot be
-told apart … at this N"; every ± is 1.96 standard errors):
-
-- class accuracies are binomial proportions (`probgen.stats.binomial_estimate`), and
-  `compare_proportions` compares two independent ones;
+- class accuracies are binomial proportions (`proportion_estimate`, the book's
+  `probgen.stats.binomial_estimate` of a proportion k/n);
 - FIDs get a bootstrap interval and standard error over the generated samples
-  (`fid_bootstrap`; the reference statistics are held fixed), and `compare_fid` compares
-  two of them by the bootstrap distribution of their (paired) difference.
+  (`fid_bootstrap`; the reference statistics are held fixed), and `fid_estimate` turns one into an
+  `Estimate`.
+
+Comparisons between the two CFG settings are made over training runs, where these single-run errors
+are not enough (`probgen.score2d.study.compare_over_runs`).
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import bootstrap_fids
-from ..reporting import Verdict, compare
 from ..stats import Estimate, binomial_estimate
 
 
@@ -37,21 +34,6 @@ def proportion_estimate(p: float, n: int) -> Estimate:
     """A proportion p = k/n of n independent trials as an `Estimate` (`stats.binomial_estimate`: its standard
     error stays positive at 0/n and n/n)."""
     return binomial_estimate(_count(p, n), int(n))
-
-
-def compare_proportions(p_a: float, n_a: int, p_b: float, n_b: int, *, names: tuple[str, str],
-                        what: str = "class accuracy") -> Verdict:
-    """Compare two independent proportions (e.g. class accuracies), higher is better.
-
-    Args:
-        p_a, n_a: proportion (k/n) and number of trials of setting a; p_b, n_b likewise.
-        names: how the sentence names settings a and b.
-        what: the quantity, as the sentence names it.
-    Returns:
-        the `reporting.Verdict` of a against b (its difference p_a − p_b in proportions).
-    """
-    return compare(proportion_estimate(p_a, n_a), proportion_estimate(p_b, n_b), names=names, quantity=what,
-                   better="higher", fmt="{:.3f}")
 
 
 def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray], *, n_boot: int,
@@ -101,20 +83,3 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
 def fid_estimate(result: dict) -> Estimate:
     """A `fid_bootstrap` result as an `Estimate` (the FID of all samples ± its bootstrap standard error)."""
     return Estimate(result["fid"], float(np.std(result["replicates"], ddof=1)))
-
-
-def compare_fid(a: dict, b: dict, *, names: tuple[str, str]) -> Verdict:
-    """Compare two `fid_bootstrap` results (lower is better) in the book's wording.
-
-    The difference FID_a − FID_b gets the standard deviation of the replicates' differences r_a − r_b as its
-    standard error. `evaluate_guidance` draws both sets from the same start noise and resamples them with the
-    same indices (one seed), so the pairs are draws of the paired difference's bootstrap distribution, and
-    the correlation the shared noise creates is kept; for independent resamples the same formula gives
-    √(se_a² + se_b²).
-    """
-    ra, rb = np.asarray(a["replicates"]), np.asarray(b["replicates"])
-    if ra.shape != rb.shape:
-        raise ValueError(f"both results need the same number of bootstrap replicates, not {ra.shape} and {rb.shape}")
-    difference = Estimate(a["fid"] - b["fid"], float(np.std(ra - rb, ddof=1)))
-    return compare(fid_estimate(a), fid_estimate(b), names=names, quantity="FID", better="lower", fmt="{:.1f}",
-                   difference=difference)
