@@ -87,6 +87,9 @@ def test_fid_bootstrap_reports_the_replicates_spread_as_its_standard_error():
                                    n_boot=20, generator=np.random.default_rng(1))
     assert out["se"] == np.std(out["replicates"], ddof=1)
     assert evaluation.fid_estimate(out) == Estimate(out["fid"], out["se"])
+    # the FID of all samples, without resamples, is the bootstrap's own estimate
+    features = np.random.default_rng(0).standard_normal((50, 3))
+    assert evaluation.fid_of_samples(features, (np.zeros(3), np.eye(3))) == out["fid"]
 
 
 def test_fid_bootstrap_restores_the_thread_count():

@@ -9,12 +9,12 @@
 - `training`: `Score2DConfig` and `train_score_model` (train-or-load, resumable).
 - `metrics`: `mean_nll`, `energy_distance`, `mmd_rbf`, `score_error_grid`, `on_spiral_fraction`, and
   `nll_estimate` / `energy_distance_estimate` with their standard errors.
-- `evaluation`: estimates with their uncertainty (`proportion_estimate`, `fid_bootstrap`, `fid_estimate`), for
-  the latent guidance runs.
+- `evaluation`: estimates with their uncertainty (`proportion_estimate`, `fid_bootstrap`, `fid_estimate`,
+  `fid_of_samples`), for the latent guidance runs.
 - `study`: the chapter's configuration, experiments and verdict sentences.
 """
 
-from .evaluation import fid_bootstrap, fid_estimate, proportion_estimate
+from .evaluation import fid_bootstrap, fid_estimate, fid_of_samples, proportion_estimate
 from .forward import DiffusedMixture, VPSchedule, no_score, per_sample, reverse_sample
 from .losses import (LOSSES, divergence_exact, divergence_hutchinson, dsm_loss, ism_exact_loss, ism_hutchinson_loss,
                      sample_steps)
@@ -25,7 +25,7 @@ from .spiral import SpiralMixture, gaussian_mixture_log_prob, gaussian_mixture_s
 from .training import Score2DConfig, build_score_model, train_score_model
 
 __all__ = [
-    "fid_bootstrap", "fid_estimate", "proportion_estimate",
+    "fid_bootstrap", "fid_estimate", "fid_of_samples", "proportion_estimate",
     "energy_distance_estimate", "nll_estimate", "on_spiral_fraction",
     "ConditionalScoreMLP", "DiffusedMixture", "LOSSES", "Score2DConfig", "ScoreMLP", "ScoreModel", "SpiralMixture",
     "VPSchedule", "build_score_model", "divergence_exact", "divergence_hutchinson", "dsm_loss", "energy_distance",

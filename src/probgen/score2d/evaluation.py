@@ -4,7 +4,7 @@
   `probgen.stats.binomial_estimate` of a proportion k/n);
 - FIDs get a bootstrap interval and standard error over the generated samples
   (`fid_bootstrap`; the reference statistics are held fixed), and `fid_estimate` turns one into an
-  `Estimate`.
+  `Estimate`; `fid_of_samples` is the same FID without the resamples.
 
 Comparisons between the two CFG settings are made over training runs, where these single-run errors
 are not enough (`probgen.score2d.study.compare_over_runs`).
@@ -78,6 +78,13 @@ def fid_bootstrap(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
     low, high = fid + np.quantile(replicates - replicates.mean(), [tail, 1 - tail])
     return {"fid": fid, "se": float(replicates.std(ddof=1)), "low": float(low), "high": float(high),
             "replicates": replicates}
+
+
+def fid_of_samples(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> float:
+    """The FID of all generated features against fixed reference statistics: the "fid" of `fid_bootstrap`
+    (the same distance, clamped at 0), without its resamples."""
+    features = np.asarray(features, dtype=np.float64)
+    return float(max(bootstrap_fids(reference, features, np.arange(len(features))[None])[0], 0.0))
 
 
 def fid_estimate(result: dict) -> Estimate:

@@ -20,7 +20,7 @@ import torch
 from ..reporting import Verdict, compare, join_words, rank
 from ..runtime import ConfigError, ProfileConfig
 from ..stats import Estimate
-from .evaluation import fid_bootstrap, fid_estimate, proportion_estimate
+from .evaluation import fid_bootstrap, fid_estimate, fid_of_samples, proportion_estimate
 from .forward import reverse_sample
 from .nets import ScoreModel, guided_score
 from .training import Score2DConfig
@@ -171,26 +171,26 @@ def evaluate_guidance(model: ScoreModel, *, vae_model, classifier, code_scale: f
         "label entropy (bits)", "FID", "FID se", "FID low", "FID high"), {w: (10·n_per_class, 2) latents}, and
         {w: the `fid_bootstrap` result}.
     """
-    from ..metrics import extract_features
-
     rows, latents, fids = [], {}, {}
     for w in guidance_scales:
-        intended, z, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
-                                             n_per_class=n_per_class, seed=seed)
-        verdict = judge(classifier, images, intended.numpy())
-        fid = fid_bootstrap(extract_features(classifier, images), reference, n_boot=n_boot,
-                            generator=np.random.default_rng(seed))
+        z, verdict, features = _judged_samples(model, vae_model=vae_model, classifier=classifier,
+                                               code_scale=code_scale, w=w, n_per_class=n_per_class, seed=seed)
+        fid = fid_bootstrap(features, reference, n_boot=n_boot, generator=np.random.default_rng(seed))
         rows.append({"w": float(w), "class accuracy": verdict["accuracy"],
-                     "accuracy se": proportion_estimate(verdict["accuracy"], len(intended)).se,
+                     "accuracy se": proportion_estimate(verdict["accuracy"], len(z)).se,
                      "confidence": verdict["confidence"], "label entropy (bits)": verdict["label_entropy_bits"],
                      "FID": fid["fid"], "FID se": fid["se"], "FID low": fid["low"], "FID high": fid["high"]})
         latents[float(w)], fids[float(w)] = z, fid
     return rows, latents, fids
 
 
-def _guided_images(model: ScoreModel, *, vae_model, code_scale: float, w: float, n_per_class: int,
-                   seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(intended digits (10·n,), latents (10·n, 2), decoded images in [−1, 1]) of one guidance scale w."""
+def _judged_samples(model: ScoreModel, *, vae_model, classifier, code_scale: float, w: float, n_per_class: int,
+                    seed: int) -> tuple[torch.Tensor, dict, np.ndarray]:
+    """Sample n_per_class latents per digit at guidance scale w (n of digit 0, then of 1, ...), decode them,
+    and judge the images: (latents (10·n, 2), `judge`'s verdict against the digits asked for, the images'
+    classifier features (10·n, d)). What `evaluate_guidance` and `guided_scores` share."""
+    from ..metrics import extract_features
+
     if model.net.n_classes != 10:
         raise ValueError(f"guided sampling here needs a model conditioned on the 10 digits, not "
                          f"n_classes={model.net.n_classes}")
@@ -198,7 +198,8 @@ def _guided_images(model: ScoreModel, *, vae_model, code_scale: float, w: float,
     z, _ = reverse_sample(guided_score(model, intended, w), len(intended), model.schedule,
                           torch.Generator().manual_seed(seed))
     z = z * code_scale
-    return intended, z, decode_for_classifier(vae_model, z)
+    images = decode_for_classifier(vae_model, z)
+    return z, judge(classifier, images, intended.numpy()), extract_features(classifier, images)
 
 
 @torch.no_grad()
@@ -213,18 +214,11 @@ def guided_scores(model: ScoreModel, *, vae_model, classifier, code_scale: float
         {w: {"correct": samples classified as the digit asked for, "n": 10·n_per_class, "fid": FID of all of
         them against `reference`}}.
     """
-    from ..metrics import bootstrap_fids, extract_features
-
     out = {}
     for w in guidance_scales:
-        intended, _, images = _guided_images(model, vae_model=vae_model, code_scale=code_scale, w=w,
-                                             n_per_class=n_per_class, seed=seed)
-        features = extract_features(classifier, images)
-        everything = np.arange(len(intended))[None]  # one "resample": all samples, as row 0 of fid_bootstrap
-        out[float(w)] = {"correct": int(judge(classifier, images, intended.numpy())["correct"]),
-                         "n": len(intended),
-                         "fid": float(max(bootstrap_fids(reference, np.asarray(features, np.float64), everything)[0],
-                                          0.0))}
+        z, verdict, features = _judged_samples(model, vae_model=vae_model, classifier=classifier,
+                                               code_scale=code_scale, w=w, n_per_class=n_per_class, seed=seed)
+        out[float(w)] = {"correct": verdict["correct"], "n": len(z), "fid": fid_of_samples(features, reference)}
     return out
 
 
@@ -284,7 +278,6 @@ def run_spread_sentence(correct: list[int], n: int, *, w: float, level: float = 
                 f"p = {p_value:.2g}), so retraining moves this number beyond its binomial error")
     return (f"{head}; the runs do not differ by more than their samples explain (χ² test of equal accuracies, "
             f"p = {p_value:.2f})")
-
 
 
 def loss_trend(history: dict, *, what: str) -> Verdict:
