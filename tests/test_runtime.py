@@ -178,3 +178,7 @@ def test_cpu_model_names_the_processor(tmp_path, monkeypatch):
     assert runtime.cpu_model(str(tmp_path / "missing")) == "arm64"  # no cpuinfo (macOS, Windows)
     info.write_text("processor\t: 0\nmodel name\t:\n")
     assert runtime.cpu_model(str(info)) == "arm64"  # an empty name says nothing
+
+
+def test_seed_list_takes_one_seed_or_several():
+    assert runtime.seed_list(3) == [3] and runtime.seed_list((0, 1)) == [0, 1] and runtime.seed_list(range(2)) == [0, 1]

@@ -58,7 +58,7 @@ class Results:
 
         self.chapter = chapter
         self.profile = runtime.check_profile(profile)
-        self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+        self.seeds = runtime.seed_list(seeds)
         self.device = device
         self.parameters = {k: _plain(v) for k, v in (parameters or {}).items() if k != "profile"}
         self.run_dir = runs.place(chapter, self.profile, self.parameters)  # None: the book's own folders
@@ -91,7 +91,7 @@ class Results:
                 raise ValueError(f"headline {name!r}: se={se!r} must be a finite number ≥ 0 (or None if exact)")
         if better not in (None, "higher", "lower"):
             raise ValueError(f"headline {name!r}: better={better!r} must be 'higher', 'lower' or None")
-        seeds = None if seeds is None else [seeds] if isinstance(seeds, int) else list(seeds)
+        seeds = None if seeds is None else runtime.seed_list(seeds)
         unknown = sorted(set(seeds or []) - set(self.seeds))
         if unknown:
             raise ValueError(f"headline {name!r}: seeds {unknown} are not among the run's seeds {self.seeds}")

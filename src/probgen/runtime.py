@@ -313,11 +313,16 @@ def device_description(device: str = "cpu") -> str:
     return f"cpu: {cpu_model()}, {os.cpu_count()} cores"
 
 
+def seed_list(seeds) -> list[int]:
+    """One seed or several, as a list: 3 -> [3], (0, 1) -> [0, 1]."""
+    return [seeds] if isinstance(seeds, int) else list(seeds)
+
+
 def manifest(*, profile: str, seeds, device: str = "cpu", wall_time_s: float | None = None, **extra) -> dict:
     """Everything needed to say where a number came from."""
     return {
         "profile": check_profile(profile),
-        "seeds": list(seeds) if not isinstance(seeds, int) else [seeds],
+        "seeds": seed_list(seeds),
         "device": device_description(device),
         "git_commit": git_commit(),
         "probgen_version": _package_version(),
