@@ -191,7 +191,7 @@ def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
     rows = []
     for run in runs:
         payload = run["payload"] or {}
-        seeds = ", ".join(map(str, payload.get("manifest", {}).get("seeds", [])))
+        run_seeds = payload.get("manifest", {}).get("seeds", [])
         ref = ((reference or {}).get(run["chapter"]) or {}).get("headlines", {})
         for name, h in payload.get("headlines", {}).items():
             if "se" not in h:  # a results file written before headlines carried their uncertainty
@@ -199,8 +199,7 @@ def headline_table(runs: list[dict], reference: dict[str, dict] | None = None):
             else:
                 spread = h["interval"] or ("–" if not h.get("compare", True) else "exact")
             row = {"chapter": run["chapter"], "profile": run["profile"], "quantity": h["label"],
-                   "value": h["text"], "± (95 %)": spread,
-                   "seeds": ", ".join(map(str, h["seeds"])) if "seeds" in h else seeds}
+                   "value": h["text"], "± (95 %)": spread, "seeds": ", ".join(map(str, h.get("seeds", run_seeds)))}
             if reference is not None and run["chapter"] not in reference:  # its profile has no reference
                 row["reference"], row["reproduced"] = "–", NO_REFERENCE
             elif reference is not None:
